@@ -1,1 +1,163 @@
-fn main(){}
+//! The `refinevad` command line: a thin layer over the library.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use refinevad::config::{self, PipelineConfig};
+use refinevad::extract::{self, StreamOutcome};
+
+#[derive(Parser)]
+#[command(name = "refinevad", version, about = "Video anomaly detection with RefineVAD (MoTAR + CORE)")]
+struct Cli {
+    /// More log output (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Extract per-segment RefineVAD input features from videos (.npy + .json per video).
+    Extract(ExtractArgs),
+    /// Validate a pipeline file without running it (exit code 2 when invalid).
+    Check {
+        /// Pipeline file (YAML).
+        file: PathBuf,
+        /// Also check that the model files exist and match their checksums.
+        #[arg(long)]
+        models: bool,
+    },
+    /// Train the RefineVAD head on feature files with video-level labels.
+    Train(refinevad::train::TrainArgs),
+    /// Evaluate a trained head or score files with the field's protocol.
+    Eval(refinevad::eval::EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct ExtractArgs {
+    /// Pipeline file with the stage settings (default: built-in defaults, which match
+    /// pipelines/extract.yaml).
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// Output folder: one <id>.npy ([T, D] float32) and <id>.json per input.
+    #[arg(long)]
+    out: PathBuf,
+    /// Video files, folders (searched recursively) or URIs.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,ort=error",
+        1 => "info,ort=warn",
+        _ => "debug,ort=warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn load_pipeline(file: Option<&PathBuf>) -> Result<PipelineConfig, ExitCode> {
+    match file {
+        None => Ok(PipelineConfig::default_named("extract")),
+        Some(f) => config::load(f).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }),
+    }
+}
+
+fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Check { file, models } => {
+            let cfg = match load_pipeline(Some(&file)) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if models {
+                if let Err(e) = refinevad::features::extractor::check_models(&cfg.features) {
+                    eprintln!("error: {}: {e}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            let layout = cfg.features.layout();
+            println!(
+                "{}: ok — pipeline `{}`, {} source(s), snippets of {} frames, features {} (D={})",
+                file.display(),
+                cfg.name,
+                cfg.sources.len(),
+                cfg.segmenter.snippet_frames,
+                layout.describe(),
+                layout.width()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Extract(args) => {
+            let cfg = match load_pipeline(args.pipeline.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let (inputs, listing_errors) = extract::expand(&args.inputs);
+            for e in &listing_errors {
+                eprintln!("error: {}: {}", e.input, e.cause);
+            }
+            if inputs.is_empty() {
+                eprintln!("error: no video found in the given inputs");
+                return Ok(ExitCode::from(1));
+            }
+            let mut report = extract::extract(&cfg, &inputs, &args.out).context("extract")?;
+            report.listing_errors = listing_errors;
+            let ok: Vec<_> = report.outcomes.iter().filter_map(|o| match o {
+                StreamOutcome::Written { segments, .. } => Some(*segments),
+                _ => None,
+            }).collect();
+            let failures = report.failures();
+            println!(
+                "extracted {} of {} input(s): {} segments of D={} in {:.1}s → {}",
+                ok.len(),
+                inputs.len() + report.listing_errors.len(),
+                ok.iter().sum::<usize>(),
+                cfg.features.layout().width(),
+                report.seconds,
+                args.out.display()
+            );
+            for o in &report.outcomes {
+                if let StreamOutcome::Failed { id, cause, .. } = o {
+                    println!("  failed: {id}: {cause}");
+                }
+            }
+            if report.cancelled {
+                eprintln!("interrupted: finished outputs were kept");
+                return Ok(ExitCode::from(130));
+            }
+            if failures > 0 {
+                eprintln!("finished with {failures} failure(s)");
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train(args) => {
+            refinevad::train::run_cli(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(args) => {
+            refinevad::eval::run_cli(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

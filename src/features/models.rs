@@ -1,0 +1,165 @@
+//! Finding the exported models and the ONNX Runtime library, verifying checksums, and
+//! building sessions on the requested device — failing loudly, never falling back to
+//! the CPU when an accelerator was asked for.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+use ort::session::Session;
+use sha2::{Digest, Sha256};
+
+use super::{Device, FeatureError, FeaturesConfig};
+use crate::telemetry::events::ProviderSelected;
+
+/// ONNX Runtime version whose library `scripts/setup.sh` installs.
+pub const ORT_LIBRARY: &str = "onnxruntime/libonnxruntime.so.1.31.1";
+
+/// Locates the models folder (see [`FeaturesConfig::models_dir`]).
+pub fn models_dir(cfg: &FeaturesConfig) -> Result<PathBuf, FeatureError> {
+    let mut looked = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(d) = &cfg.models_dir {
+        candidates.push(d.clone());
+    } else {
+        if let Some(d) = std::env::var_os("REFINEVAD_MODELS_DIR") {
+            candidates.push(d.into());
+        }
+        candidates.push(PathBuf::from("models"));
+        if let Ok(exe) = std::env::current_exe() {
+            candidates.extend(exe.ancestors().skip(1).take(4).map(|a| a.join("models")));
+        }
+    }
+    for c in candidates {
+        if c.join("manifest.json").is_file() {
+            return Ok(c);
+        }
+        looked.push(c.display().to_string());
+    }
+    Err(FeatureError::ModelsDirNotFound { looked: looked.join(", ") })
+}
+
+/// `manifest.json` written by the export: file name → sha256.
+pub fn manifest(dir: &Path) -> Result<BTreeMap<String, String>, FeatureError> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| FeatureError::BadModelFile { path: path.clone(), reason: e.to_string() })?;
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        files: BTreeMap<String, String>,
+    }
+    serde_json::from_str::<Manifest>(&text)
+        .map(|m| m.files)
+        .map_err(|e| FeatureError::BadModelFile { path, reason: format!("invalid manifest: {e}") })
+}
+
+/// Returns the path of a model file after checking it against the manifest.
+pub fn verified_file(dir: &Path, name: &str, files: &BTreeMap<String, String>) -> Result<PathBuf, FeatureError> {
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(|_| FeatureError::MissingModel { path: path.clone() })?;
+    if let Some(expected) = files.get(name) {
+        let found = sha256_hex(&bytes);
+        if &found != expected {
+            return Err(FeatureError::Checksum { path, expected: expected.clone(), found });
+        }
+    }
+    Ok(path)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+static ENVIRONMENT: OnceLock<Result<Environment, String>> = OnceLock::new();
+
+/// The process-wide ONNX Runtime environment, loading the shared library on first use.
+pub fn environment(cfg: &FeaturesConfig, models: &Path) -> Result<Environment, FeatureError> {
+    let lib = cfg
+        .ort_library
+        .clone()
+        .or_else(|| std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from))
+        .unwrap_or_else(|| models.join(ORT_LIBRARY));
+    ENVIRONMENT
+        .get_or_init(|| {
+            if !lib.is_file() {
+                return Err(format!("{}: not found; run scripts/setup.sh or set ORT_DYLIB_PATH", lib.display()));
+            }
+            // ort panics (rather than erroring) on some load failures; contain it.
+            let lib2 = lib.clone();
+            std::panic::catch_unwind(move || {
+                ort::init_from(&lib2)
+                    .map_err(|e| e.to_string())?
+                    .with_name("refinevad")
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|_| Err("the library could not be initialised (wrong ONNX Runtime version?)".into()))
+        })
+        .clone()
+        .map_err(|reason| FeatureError::Runtime { path: lib, reason })
+}
+
+/// Builds a session for `model` on `device`. A GPU provider that cannot be registered is
+/// an error (`error_on_failure`), never a silent CPU fallback.
+pub fn session(
+    env: &Environment,
+    model: &Path,
+    device: Device,
+    intra_threads: usize,
+    trt_cache: Option<&Path>,
+    stage: &str,
+) -> Result<Session, FeatureError> {
+    let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let serr = |e: ort::Error| FeatureError::Session { model: name.clone(), reason: e.to_string() };
+    let mut builder = Session::builder(env).map_err(serr)?;
+    if intra_threads > 0 {
+        builder = builder.with_intra_threads(intra_threads).map_err(|e| serr(ort::Error::<()>::from(e)))?;
+    }
+    builder = register_provider(builder, device, trt_cache)?;
+    let session = builder.commit_from_file(model).map_err(serr)?;
+    let provider = match device {
+        Device::Cpu => "CPUExecutionProvider",
+        Device::Cuda(_) => "CUDAExecutionProvider",
+        Device::TensorRt(_) => "TensorrtExecutionProvider",
+    };
+    ProviderSelected { stage, device: &device.to_string(), provider }.emit();
+    Ok(session)
+}
+
+#[allow(unused_variables)]
+fn register_provider(
+    builder: ort::session::builder::SessionBuilder,
+    device: Device,
+    trt_cache: Option<&Path>,
+) -> Result<ort::session::builder::SessionBuilder, FeatureError> {
+    let unavailable = |feature: &str| FeatureError::Provider {
+        device: device.to_string(),
+        reason: format!("this build has no {feature} support; rebuild with `cargo build --release --features {feature}`"),
+    };
+    match device {
+        Device::Cpu => Ok(builder),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(id) => {
+            let ep = ort::ep::CUDA::default().with_device_id(id as i32).build().error_on_failure();
+            builder.with_execution_providers([ep]).map_err(|e| FeatureError::Provider {
+                device: device.to_string(),
+                reason: format!("CUDA execution provider could not be registered: {}", ort::Error::<()>::from(e)),
+            })
+        }
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(unavailable("cuda")),
+        #[cfg(feature = "tensorrt")]
+        Device::TensorRt(id) => {
+            let mut ep = ort::ep::TensorRT::default().with_device_id(id as i32);
+            if let Some(dir) = trt_cache {
+                ep = ep.with_engine_cache(true).with_engine_cache_path(dir.display());
+            }
+            builder.with_execution_providers([ep.build().error_on_failure()]).map_err(|e| FeatureError::Provider {
+                device: device.to_string(),
+                reason: format!("TensorRT execution provider could not be registered: {}", ort::Error::<()>::from(e)),
+            })
+        }
+        #[cfg(not(feature = "tensorrt"))]
+        Device::TensorRt(_) => Err(unavailable("tensorrt")),
+    }
+}

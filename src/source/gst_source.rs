@@ -1,0 +1,305 @@
+//! The GStreamer part of the source stage:
+//! `uridecodebin → videoscale → (W×H, PAR 1/1) → videoconvert → RGB appsink`.
+//! Scaling happens before colour conversion (about twice as fast as the reverse).
+//! appsink is bounded (`max-buffers`, no drop) and pulled by this thread, which forwards
+//! into a policy channel: files block (back-pressure reaches the demuxer), live sources
+//! drop oldest in our channel, where every drop is counted.
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::{Frame, SourceConfig, SourceError, SourceMsg};
+use crate::runtime::channel::Tx;
+use crate::telemetry::events::{FrameDecoded, StreamStarted};
+
+/// What is known about a stream once its caps are negotiated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub stream: Arc<str>,
+    pub uri: String,
+    /// Analysis frame size delivered to the pipeline.
+    pub width: u32,
+    pub height: u32,
+    /// Original decoded size, when the decoder reported it.
+    pub source_width: Option<u32>,
+    pub source_height: Option<u32>,
+    /// Frames per second from the caps; 0 when unknown (still images, variable rate).
+    pub fps: f64,
+}
+
+/// Turns a CLI input (path or URI) into a URI, checking local files first so the common
+/// mistakes get a precise message rather than a GStreamer one.
+pub fn uri_for(input: &str) -> Result<String, SourceError> {
+    if input.contains("://") && !input.starts_with("file://") {
+        return Ok(input.to_owned());
+    }
+    let path_str = input.strip_prefix("file://").unwrap_or(input);
+    let path = Path::new(path_str);
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => SourceError::NotFound { input: input.into() },
+        std::io::ErrorKind::PermissionDenied => SourceError::PermissionDenied { input: input.into() },
+        _ => SourceError::Decode { input: input.into(), detail: e.to_string() },
+    })?;
+    if meta.is_dir() {
+        return Err(SourceError::IsDirectory { input: input.into() });
+    }
+    if meta.len() == 0 {
+        return Err(SourceError::Empty { input: input.into() });
+    }
+    if let Err(e) = std::fs::File::open(path) {
+        return Err(match e.kind() {
+            std::io::ErrorKind::PermissionDenied => SourceError::PermissionDenied { input: input.into() },
+            _ => SourceError::Decode { input: input.into(), detail: e.to_string() },
+        });
+    }
+    let abs = std::fs::canonicalize(path).map_err(|_| SourceError::BadPath { path: path.into() })?;
+    gst::glib::filename_to_uri(&abs, None)
+        .map(|u| u.to_string())
+        .map_err(|_| SourceError::BadPath { path: abs })
+}
+
+/// Decodes one stream until EOS, error or cancellation, sending `Started` then frames.
+/// Returns the number of frames sent. The caller sends the final `End` message.
+pub fn run_source(
+    cfg: &SourceConfig,
+    stream: &Arc<str>,
+    size: (u32, u32),
+    out: &Tx<SourceMsg>,
+    cancel: &AtomicBool,
+) -> Result<u64, SourceError> {
+    let input = cfg.uri.clone();
+    let uri = uri_for(&input)?;
+    let pe = |detail: String| SourceError::Pipeline { input: input.clone(), detail };
+    gst::init().map_err(|e| pe(e.to_string()))?;
+
+    let pipeline = gst::Pipeline::new();
+    let make = |factory: &str| {
+        gst::ElementFactory::make(factory)
+            .build()
+            .map_err(|_| pe(format!("GStreamer element `{factory}` is missing (install gstreamer1.0-plugins-base)")))
+    };
+    let decode = make("uridecodebin")?;
+    decode.set_property("uri", &uri);
+    let scale = make("videoscale")?;
+    scale.set_property("add-borders", false);
+    let scale_caps = make("capsfilter")?;
+    scale_caps.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", size.0 as i32)
+            .field("height", size.1 as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+    );
+    let convert = make("videoconvert")?;
+    let sink = gst_app::AppSink::builder()
+        .caps(&gst::Caps::builder("video/x-raw").field("format", "RGB").build())
+        .max_buffers(4)
+        .drop(false)
+        .sync(false)
+        .build();
+    pipeline
+        .add_many([&decode, &scale, &scale_caps, &convert, sink.upcast_ref()])
+        .map_err(|e| pe(e.to_string()))?;
+    gst::Element::link_many([&scale, &scale_caps, &convert, sink.upcast_ref()]).map_err(|e| pe(e.to_string()))?;
+
+    let saw_video = Arc::new(AtomicBool::new(false));
+    let source_size: Arc<Mutex<Option<(u32, u32)>>> = Arc::default();
+    link_decoder_pads(&decode, &pipeline, &scale, saw_video.clone(), source_size.clone());
+
+    let bus = pipeline.bus().ok_or_else(|| pe("pipeline has no bus".into()))?;
+    let guard = PipelineGuard(pipeline.clone());
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        return Err(bus_error(&bus, &input).unwrap_or_else(|| pe("could not start playing".into())));
+    }
+
+    let mut frames = 0u64;
+    let mut started = false;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            drop(guard);
+            return Err(SourceError::Cancelled { input });
+        }
+        if let Some(err) = bus_error(&bus, &input) {
+            return Err(err);
+        }
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
+            if sink.is_eos() {
+                break;
+            }
+            continue;
+        };
+        let caps = sample.caps().ok_or_else(|| pe("sample without caps".into()))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| pe(e.to_string()))?;
+        if !started {
+            started = true;
+            let fps = info.fps();
+            let fps = if fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 0.0 };
+            let (sw, sh) = source_size.lock().unwrap().unzip();
+            let si = StreamInfo {
+                stream: stream.clone(),
+                uri: uri.clone(),
+                width: info.width(),
+                height: info.height(),
+                source_width: sw,
+                source_height: sh,
+                fps,
+            };
+            StreamStarted { stream, uri: &uri, width: si.width, height: si.height, fps }.emit();
+            if out.send_reliable(SourceMsg::Started(si)).is_err() {
+                return Err(SourceError::Cancelled { input });
+            }
+        }
+        let buffer = sample.buffer().ok_or_else(|| pe("sample without buffer".into()))?;
+        let map = buffer.map_readable().map_err(|e| pe(e.to_string()))?;
+        let rgb = pack_rows(map.as_slice(), info.width() as usize, info.height() as usize, info.stride()[0] as usize);
+        let frame = Frame {
+            stream: stream.clone(),
+            index: frames,
+            pts_ns: buffer.pts().map(|t| t.nseconds()),
+            width: info.width(),
+            height: info.height(),
+            rgb,
+        };
+        frames += 1;
+        FrameDecoded { stream }.emit();
+        if out.send(SourceMsg::Frame(frame)).is_err() {
+            return Err(SourceError::Cancelled { input });
+        }
+    }
+    if let Some(err) = bus_error(&bus, &input) {
+        return Err(err);
+    }
+    if !saw_video.load(Ordering::Relaxed) {
+        return Err(SourceError::NoVideo { input });
+    }
+    if frames == 0 {
+        return Err(SourceError::NoFrames { input });
+    }
+    Ok(frames)
+}
+
+/// Links the decoder's video pad to the scaler and sends other pads (audio, subtitles)
+/// to a fakesink, so an unlinked pad can never stall or fail the stream.
+fn link_decoder_pads(
+    decode: &gst::Element,
+    pipeline: &gst::Pipeline,
+    scale: &gst::Element,
+    saw_video: Arc<AtomicBool>,
+    source_size: Arc<Mutex<Option<(u32, u32)>>>,
+) {
+    let pipeline_weak = pipeline.downgrade();
+    let scale_weak = scale.downgrade();
+    decode.connect_pad_added(move |_, pad| {
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let Some(s) = caps.structure(0) else { return };
+        let (Some(pipeline), Some(scale)) = (pipeline_weak.upgrade(), scale_weak.upgrade()) else { return };
+        if s.name().starts_with("video/") {
+            let sinkpad = scale.static_pad("sink").expect("videoscale has a sink pad");
+            if !sinkpad.is_linked() && pad.link(&sinkpad).is_ok() {
+                saw_video.store(true, Ordering::Relaxed);
+                if let (Ok(w), Ok(h)) = (s.get::<i32>("width"), s.get::<i32>("height")) {
+                    *source_size.lock().unwrap() = Some((w as u32, h as u32));
+                }
+                return;
+            }
+        }
+        if let Ok(fake) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() {
+            if pipeline.add(&fake).is_ok() {
+                let _ = fake.sync_state_with_parent();
+                if let Some(p) = fake.static_pad("sink") {
+                    let _ = pad.link(&p);
+                }
+            }
+        }
+    });
+}
+
+/// Pops the first error (or missing-plugin report) from the bus, as a typed error.
+fn bus_error(bus: &gst::Bus, input: &str) -> Option<SourceError> {
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Element]) {
+        match msg.view() {
+            gst::MessageView::Error(e) => return Some(classify(input, e.error(), e.debug().map(|d| d.to_string()))),
+            gst::MessageView::Element(e) => {
+                if let Some(s) = e.structure().filter(|s| s.name() == "missing-plugin") {
+                    let detail = s.get::<String>("name").unwrap_or_else(|_| "unknown".into());
+                    return Some(SourceError::MissingPlugin { input: input.into(), detail });
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn classify(input: &str, err: gst::glib::Error, debug: Option<String>) -> SourceError {
+    let input = input.to_owned();
+    let detail = err.message().to_owned();
+    let dbg = debug.unwrap_or_default();
+    tracing::debug!(input, %detail, %dbg, "GStreamer error");
+    if err.matches(gst::StreamError::TypeNotFound) || err.matches(gst::StreamError::WrongType) {
+        SourceError::NotVideo { input, detail }
+    } else if err.matches(gst::StreamError::CodecNotFound) || err.matches(gst::CoreError::MissingPlugin) {
+        SourceError::MissingPlugin { input, detail }
+    } else if err.matches(gst::ResourceError::NotFound) {
+        SourceError::NotFound { input }
+    } else if err.matches(gst::ResourceError::OpenRead) || err.matches(gst::ResourceError::NotAuthorized) {
+        SourceError::PermissionDenied { input }
+    } else {
+        SourceError::Decode { input, detail }
+    }
+}
+
+/// Copies `height` rows of `width*3` bytes out of a buffer whose rows are `stride` apart.
+fn pack_rows(data: &[u8], width: usize, height: usize, stride: usize) -> Vec<u8> {
+    let row = width * 3;
+    if stride == row {
+        return data[..row * height].to_vec();
+    }
+    let mut out = Vec::with_capacity(row * height);
+    for y in 0..height {
+        out.extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    out
+}
+
+/// Sets the pipeline to `Null` on every exit path, releasing decoders and files.
+struct PipelineGuard(gst::Pipeline);
+
+impl Drop for PipelineGuard {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_rows_removes_stride_padding() {
+        // 2×2 RGB with rows padded to 8 bytes.
+        let data = [1, 2, 3, 4, 5, 6, 0, 0, 7, 8, 9, 10, 11, 12, 0, 0];
+        assert_eq!(pack_rows(&data, 2, 2, 8), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    }
+
+    #[test]
+    fn uri_for_reports_precise_local_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.mp4");
+        assert!(matches!(uri_for(missing.to_str().unwrap()), Err(SourceError::NotFound { .. })));
+        assert!(matches!(uri_for(dir.path().to_str().unwrap()), Err(SourceError::IsDirectory { .. })));
+        let empty = dir.path().join("empty.mp4");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(uri_for(empty.to_str().unwrap()), Err(SourceError::Empty { .. })));
+        let ok = dir.path().join("a b.mp4");
+        std::fs::write(&ok, b"x").unwrap();
+        assert!(uri_for(ok.to_str().unwrap()).unwrap().starts_with("file:///"));
+        assert_eq!(uri_for("rtsp://cam/1").unwrap(), "rtsp://cam/1");
+    }
+}

@@ -1,0 +1,72 @@
+//! Source stage: any file path or URI GStreamer can decode → RGB frames at the analysis
+//! resolution, one OS thread per stream. Errors stay per stream.
+mod error;
+mod gst_source;
+
+pub use error::SourceError;
+pub use gst_source::{run_source, uri_for, StreamInfo};
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// One input stream of a pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Stream id used in logs, metrics and output names.
+    pub id: String,
+    /// A path or URI (`file://`, `rtsp://`, `http(s)://`, …).
+    pub uri: String,
+    /// Live semantics (frames may be dropped when the pipeline falls behind). Defaults to
+    /// true for network URIs and false for files.
+    #[serde(default)]
+    pub live: Option<bool>,
+}
+
+impl SourceConfig {
+    pub fn is_live(&self) -> bool {
+        self.live.unwrap_or_else(|| {
+            let u = self.uri.to_ascii_lowercase();
+            ["rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://", "v4l2://"].iter().any(|p| u.starts_with(p))
+        })
+    }
+}
+
+/// A decoded RGB frame, rows tightly packed (no stride padding).
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub stream: Arc<str>,
+    /// 0-based index of the decoded frame in the stream.
+    pub index: u64,
+    /// Presentation timestamp in nanoseconds, when the container has one.
+    pub pts_ns: Option<u64>,
+    pub width: u32,
+    pub height: u32,
+    /// `width * height * 3` bytes, RGB.
+    pub rgb: Vec<u8>,
+}
+
+/// Messages from a source to the segmenter.
+#[derive(Debug)]
+pub enum SourceMsg {
+    /// Caps are known; sent once before the first frame.
+    Started(StreamInfo),
+    Frame(Frame),
+    /// The stream ended (normally or not). Always the stream's last message.
+    End { stream: Arc<str>, frames: u64, result: Result<(), SourceError> },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_defaults_from_scheme() {
+        let s = |uri: &str| SourceConfig { id: "a".into(), uri: uri.into(), live: None };
+        assert!(s("rtsp://cam/1").is_live());
+        assert!(!s("/data/x.mp4").is_live());
+        assert!(!s("file:///data/x.mp4").is_live());
+        assert!(!SourceConfig { live: Some(false), ..s("rtsp://x") }.is_live());
+    }
+}

@@ -1,0 +1,127 @@
+//! Typed internal events. `emit()` is the only place that both logs and counts, in the
+//! spirit of Vector's InternalEvent: a log line without its metric (or the reverse)
+//! cannot be written by accident.
+use std::sync::atomic::Ordering;
+
+use super::registry;
+
+/// A stream's source started producing frames.
+pub struct StreamStarted<'a> {
+    pub stream: &'a str,
+    pub uri: &'a str,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+}
+
+impl StreamStarted<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_streams_started_total", &[]).fetch_add(1, Ordering::Relaxed);
+        tracing::info!(stream = self.stream, uri = self.uri, width = self.width, height = self.height, fps = self.fps, "stream started");
+    }
+}
+
+/// A stream's source reached its end normally.
+pub struct StreamFinished<'a> {
+    pub stream: &'a str,
+    pub frames: u64,
+}
+
+impl StreamFinished<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_streams_finished_total", &[]).fetch_add(1, Ordering::Relaxed);
+        tracing::info!(stream = self.stream, frames = self.frames, "stream finished");
+    }
+}
+
+/// A stream failed (bad input, decoder error, missing plugin…). Only this stream stops.
+pub struct StreamFailed<'a> {
+    pub stream: &'a str,
+    pub kind: &'static str,
+    pub cause: &'a str,
+}
+
+impl StreamFailed<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_stream_errors_total", &[("kind", self.kind)]).fetch_add(1, Ordering::Relaxed);
+        tracing::error!(stream = self.stream, kind = self.kind, "{}", self.cause);
+    }
+}
+
+/// A frame was decoded and handed to the pipeline.
+pub struct FrameDecoded<'a> {
+    pub stream: &'a str,
+}
+
+impl FrameDecoded<'_> {
+    /// Counted only: one log line per frame would drown the log.
+    pub fn emit(&self) {
+        registry().counter("refinevad_frames_decoded_total", &[("stream", self.stream)]).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Items dropped by a channel's `when_full` policy. Logged at powers of two of the
+/// running total so overload is visible without flooding the log.
+pub struct ItemsDropped<'a> {
+    pub channel: &'a str,
+    pub policy: &'static str,
+    pub count: u64,
+}
+
+impl ItemsDropped<'_> {
+    pub fn emit(&self) {
+        let c = registry().counter("refinevad_channel_dropped_total", &[("channel", self.channel), ("policy", self.policy)]);
+        let before = c.fetch_add(self.count, Ordering::Relaxed);
+        let after = before + self.count;
+        if (before.max(1)).ilog2() != after.ilog2() || before == 0 {
+            tracing::warn!(channel = self.channel, policy = self.policy, total = after, "channel full: items dropped");
+        }
+    }
+}
+
+/// One inference batch ran.
+pub struct BatchInferred<'a> {
+    pub stage: &'a str,
+    pub device: &'a str,
+    pub snippets: usize,
+    pub seconds: f64,
+}
+
+impl BatchInferred<'_> {
+    pub fn emit(&self) {
+        let labels = [("stage", self.stage), ("device", self.device)];
+        registry().histogram("refinevad_inference_seconds", &labels).observe(self.seconds);
+        registry().counter("refinevad_snippets_inferred_total", &labels).fetch_add(self.snippets as u64, Ordering::Relaxed);
+        tracing::debug!(stage = self.stage, device = self.device, batch = self.snippets, ms = self.seconds * 1e3, "batch inferred");
+    }
+}
+
+/// An execution provider was registered for an inference worker.
+pub struct ProviderSelected<'a> {
+    pub stage: &'a str,
+    pub device: &'a str,
+    pub provider: &'a str,
+}
+
+impl ProviderSelected<'_> {
+    pub fn emit(&self) {
+        registry()
+            .gauge("refinevad_execution_provider", &[("stage", self.stage), ("device", self.device), ("provider", self.provider)])
+            .store(1, Ordering::Relaxed);
+        tracing::info!(stage = self.stage, device = self.device, provider = self.provider, "execution provider ready");
+    }
+}
+
+/// A per-video output was written.
+pub struct OutputWritten<'a> {
+    pub stream: &'a str,
+    pub path: &'a str,
+    pub segments: usize,
+}
+
+impl OutputWritten<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_outputs_written_total", &[]).fetch_add(1, Ordering::Relaxed);
+        tracing::info!(stream = self.stream, path = self.path, segments = self.segments, "output written");
+    }
+}
