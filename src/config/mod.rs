@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn unknown_key_names_path() {
         let e = load_str("name: x\nfeatures:\n  image:\n    framez: 2\n").unwrap_err().to_string();
-        assert!(e.starts_with("p.yaml: features.image: unknown field `framez`"), "{e}");
+        assert!(e.starts_with("p.yaml: features.image.framez: unknown field `framez`, expected `enabled` or `frames_per_snippet`"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The feature writer: collects each stream's segments (they may arrive out of order
 //! from the worker pool), and once the stream has ended and all its segments are in,
 //! writes `<out>/<id>.npy` ([T, D] float32) and `<out>/<id>.json` atomically.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -40,12 +40,17 @@ impl FeatureWriter {
     /// Consumes the feature channel until it closes; calls `report` per finished stream.
     pub fn run(&self, input: Rx<FeatureMsg>, mut report: impl FnMut(StreamOutcome)) {
         let mut pending: HashMap<Arc<str>, Pending> = HashMap::new();
+        // Streams already reported: late segments of a failed stream are ignored.
+        let mut closed: HashSet<Arc<str>> = HashSet::new();
         for msg in input.iter() {
             let stream = match &msg {
                 FeatureMsg::Started(i) => i.stream.clone(),
                 FeatureMsg::Segment(s) => s.stream.clone(),
                 FeatureMsg::End { stream, .. } | FeatureMsg::Failed { stream, .. } => stream.clone(),
             };
+            if closed.contains(&stream) {
+                continue;
+            }
             let p = pending.entry(stream.clone()).or_default();
             match msg {
                 FeatureMsg::Started(info) => p.info = Some(info),
@@ -57,6 +62,7 @@ impl FeatureWriter {
                     Ok(()) => p.end = Some((frames, snippets)),
                     Err(e) => {
                         pending.remove(&stream);
+                        closed.insert(stream.clone());
                         StreamFailed { stream: &stream, kind: e.kind(), cause: &e.to_string() }.emit();
                         report(StreamOutcome::Failed { id: stream.to_string(), kind: e.kind(), cause: e.to_string() });
                         continue;
@@ -67,6 +73,7 @@ impl FeatureWriter {
             let complete = matches!(p.end, Some((_, n)) if p.segments.len() == n);
             if complete || (p.failed.is_some() && p.end.is_some()) {
                 let p = pending.remove(&stream).expect("entry exists");
+                closed.insert(stream.clone());
                 report(self.finish(&stream, p));
             }
         }

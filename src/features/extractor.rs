@@ -93,6 +93,17 @@ impl Extractor {
         self.device
     }
 
+    /// Mean ImageNet logits of each snippet's image frames (for checks and captions).
+    pub fn imagenet_logits(&mut self, batch: &[Snippet]) -> Result<Vec<Vec<f32>>, FeatureError> {
+        let n = self.cfg.image.frames_per_snippet.get();
+        let session = self.image.as_mut().ok_or_else(|| FeatureError::Inference {
+            model: "efficientnet_lite0".into(),
+            reason: "image and caption streams are disabled".into(),
+        })?;
+        let (_, logits) = run_image(session, batch, n)?;
+        Ok(logits.chunks(n * IMAGENET_CLASSES).map(|l| mean_rows(l, n, IMAGENET_CLASSES)).collect())
+    }
+
     /// Feature vectors for a batch, in the order of the layout.
     pub fn extract(&mut self, batch: &[Snippet]) -> Result<Vec<Vec<f32>>, FeatureError> {
         let t0 = Instant::now();

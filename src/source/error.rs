@@ -21,6 +21,10 @@ pub enum SourceError {
     Decode { input: String, detail: String },
     #[error("{input}: no frame could be decoded (truncated or corrupt file?)")]
     NoFrames { input: String },
+    #[error("{input}: truncated or corrupt: video ends at {decoded_s:.1}s but the container declares {declared_s:.1}s")]
+    Truncated { input: String, decoded_s: f64, declared_s: f64 },
+    #[error("{input}: truncated: the file has {size} bytes but its header declares {declared}")]
+    TruncatedFile { input: String, size: u64, declared: u64 },
     #[error("{input}: could not build the GStreamer pipeline: {detail}")]
     Pipeline { input: String, detail: String },
     #[error("{input}: stopped before the end")]
@@ -42,6 +46,7 @@ impl SourceError {
             SourceError::NoVideo { .. } => "no_video",
             SourceError::Decode { .. } => "decode",
             SourceError::NoFrames { .. } => "no_frames",
+            SourceError::Truncated { .. } | SourceError::TruncatedFile { .. } => "truncated",
             SourceError::Pipeline { .. } => "pipeline",
             SourceError::Cancelled { .. } => "cancelled",
             SourceError::BadPath { .. } => "bad_path",

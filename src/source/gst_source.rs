@@ -57,10 +57,23 @@ pub fn uri_for(input: &str) -> Result<String, SourceError> {
             _ => SourceError::Decode { input: input.into(), detail: e.to_string() },
         });
     }
+    if let Some(declared) = riff_declared_size(path).filter(|&d| d > meta.len()) {
+        return Err(SourceError::TruncatedFile { input: input.into(), size: meta.len(), declared });
+    }
     let abs = std::fs::canonicalize(path).map_err(|_| SourceError::BadPath { path: path.into() })?;
     gst::glib::filename_to_uri(&abs, None)
         .map(|u| u.to_string())
         .map_err(|_| SourceError::BadPath { path: abs })
+}
+
+/// Size an AVI (RIFF) file declares in its header. GStreamer's AVI demuxer decodes a
+/// truncated AVI up to the cut without any error, so we check the header ourselves.
+fn riff_declared_size(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    (&head[0..4] == b"RIFF" && &head[8..12] == b"AVI ")
+        .then(|| u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as u64 + 8)
 }
 
 /// Decodes one stream until EOS, error or cancellation, sending `Started` then frames.
@@ -120,6 +133,8 @@ pub fn run_source(
 
     let mut frames = 0u64;
     let mut started = false;
+    let mut declared_ns: Option<u64> = None;
+    let mut covered_ns = 0u64;
     loop {
         if cancel.load(Ordering::Relaxed) {
             drop(guard);
@@ -150,12 +165,16 @@ pub fn run_source(
                 source_height: sh,
                 fps,
             };
+            declared_ns = pipeline.query_duration::<gst::ClockTime>().map(|d| d.nseconds());
             StreamStarted { stream, uri: &uri, width: si.width, height: si.height, fps }.emit();
             if out.send_reliable(SourceMsg::Started(si)).is_err() {
                 return Err(SourceError::Cancelled { input });
             }
         }
         let buffer = sample.buffer().ok_or_else(|| pe("sample without buffer".into()))?;
+        if let Some(pts) = buffer.pts() {
+            covered_ns = covered_ns.max(pts.nseconds() + buffer.duration().map_or(0, |d| d.nseconds()));
+        }
         let map = buffer.map_readable().map_err(|e| pe(e.to_string()))?;
         let rgb = pack_rows(map.as_slice(), info.width() as usize, info.height() as usize, info.stride()[0] as usize);
         let frame = Frame {
@@ -180,6 +199,12 @@ pub fn run_source(
     }
     if frames == 0 {
         return Err(SourceError::NoFrames { input });
+    }
+    // A truncated file often decodes "cleanly" up to the cut; the container's declared
+    // duration tells us the rest is missing. (Frame counts would mislead: AVIs with
+    // empty "repeat" chunks legitimately decode fewer frames than they declare.)
+    if let Some(declared) = declared_ns.filter(|&d| covered_ns > 0 && covered_ns + 1_000_000_000 < d - d / 10) {
+        return Err(SourceError::Truncated { input, decoded_s: covered_ns as f64 / 1e9, declared_s: declared as f64 / 1e9 });
     }
     Ok(frames)
 }
@@ -297,6 +322,12 @@ mod tests {
         let empty = dir.path().join("empty.mp4");
         std::fs::write(&empty, b"").unwrap();
         assert!(matches!(uri_for(empty.to_str().unwrap()), Err(SourceError::Empty { .. })));
+        let avi = dir.path().join("cut.avi");
+        let mut bytes = b"RIFF".to_vec();
+        bytes.extend_from_slice(&1000u32.to_le_bytes());
+        bytes.extend_from_slice(b"AVI LIST");
+        std::fs::write(&avi, &bytes).unwrap();
+        assert!(matches!(uri_for(avi.to_str().unwrap()), Err(SourceError::TruncatedFile { declared: 1008, size: 16, .. })));
         let ok = dir.path().join("a b.mp4");
         std::fs::write(&ok, b"x").unwrap();
         assert!(uri_for(ok.to_str().unwrap()).unwrap().starts_with("file:///"));
