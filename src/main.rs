@@ -34,6 +34,10 @@ enum Command {
     Train(refinevad::train::TrainArgs),
     /// Evaluate a trained head or score files with the field's protocol.
     Eval(refinevad::eval::EvalArgs),
+    /// Build a corpus of real footage with injected, labelled anomalies.
+    Synth(refinevad::synth::SynthArgs),
+    /// Measure throughput against the machine's limits (decode-only, backbone-only, full pipeline).
+    Bench(refinevad::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -157,6 +161,14 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Eval(args) => {
             refinevad::eval::run_cli(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            refinevad::bench::run_cli(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Synth(args) => {
+            refinevad::synth::run_cli(args)?;
             Ok(ExitCode::SUCCESS)
         }
     }
