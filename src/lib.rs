@@ -10,6 +10,7 @@ pub mod extract;
 pub mod features;
 pub mod io;
 pub mod model;
+pub mod run;
 pub mod runtime;
 pub mod segment;
 pub mod sinks;

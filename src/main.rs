@@ -22,6 +22,11 @@ struct Cli {
 enum Command {
     /// Extract per-segment RefineVAD input features from videos (.npy + .json per video).
     Extract(ExtractArgs),
+    /// Run a pipeline file end to end: score every source, detect events, feed the sinks.
+    Run {
+        /// Pipeline file (YAML).
+        file: PathBuf,
+    },
     /// Validate a pipeline file without running it (exit code 2 when invalid).
     Check {
         /// Pipeline file (YAML).
@@ -98,6 +103,12 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("error: {}: {e}", file.display());
                     return Ok(ExitCode::from(2));
                 }
+                if !cfg.sources.is_empty() || !cfg.sinks.is_empty() {
+                    if let Err(e) = refinevad::window::check_checkpoint(&cfg.model, &cfg.features.layout()) {
+                        eprintln!("error: {}: model.checkpoint: {e}", file.display());
+                        return Ok(ExitCode::from(2));
+                    }
+                }
             }
             let layout = cfg.features.layout();
             println!(
@@ -110,6 +121,24 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 layout.width()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { file } => {
+            let cfg = match load_pipeline(Some(&file)) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            let report = refinevad::run::run_pipeline(&cfg, cfg.sources.clone()).context(file.display().to_string())?;
+            println!(
+                "{}: {} stream(s), {} segments scored, {} event(s) in {:.1}s",
+                cfg.name, report.events.streams, report.events.segments, report.events.opened, report.seconds
+            );
+            for (sink, e) in &report.sink_failures {
+                eprintln!("sink {sink}: {e}");
+            }
+            if report.cancelled {
+                return Ok(ExitCode::from(130));
+            }
+            Ok(if report.sink_failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Extract(args) => {
             let cfg = match load_pipeline(args.pipeline.as_ref()) {

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::features::FeaturesConfig;
 use crate::runtime::channel::ChannelConfig;
 use crate::segment::SegmenterConfig;
+use crate::events::EventsConfig;
+use crate::sinks::SinkConfig;
 use crate::source::SourceConfig;
+use crate::window::ModelStageConfig;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +31,15 @@ pub struct PipelineConfig {
     pub channels: ChannelsConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    /// The RefineVAD head and its two stages (used by `run`).
+    #[serde(default)]
+    pub model: ModelStageConfig,
+    /// Event detection over the segment scores (used by `run`).
+    #[serde(default)]
+    pub events: EventsConfig,
+    /// Where scores and events go (used by `run`).
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
 }
 
 /// Capacity and overload policy of each inter-stage channel.
@@ -69,6 +81,10 @@ pub struct RuntimeConfig {
     /// Seconds allowed for an orderly drain after Ctrl-C before the process exits.
     #[serde(default = "shutdown_timeout")]
     pub shutdown_timeout_s: u64,
+    /// Address of the operations endpoint (`/metrics`, `/healthz`, `/readyz`), e.g.
+    /// `127.0.0.1:9464`; none by default.
+    #[serde(default)]
+    pub ops_listen: Option<String>,
 }
 
 fn two() -> std::num::NonZeroUsize {
@@ -80,7 +96,7 @@ fn shutdown_timeout() -> u64 {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { max_streams: two(), shutdown_timeout_s: shutdown_timeout() }
+        Self { max_streams: two(), shutdown_timeout_s: shutdown_timeout(), ops_listen: None }
     }
 }
 
@@ -94,6 +110,9 @@ impl PipelineConfig {
             features: Default::default(),
             channels: Default::default(),
             runtime: Default::default(),
+            model: Default::default(),
+            events: Default::default(),
+            sinks: vec![],
         }
     }
 }
@@ -181,6 +200,13 @@ pub fn validate(cfg: &PipelineConfig) -> Result<(), (String, String)> {
     if !(f.image.enabled || f.caption.enabled || f.motion.enabled || f.clip.enabled) {
         return Err(("features".into(), "all feature streams are disabled; enable at least one".into()));
     }
+    let w = &cfg.model.window;
+    if w.stride > w.segments {
+        return Err(("model.window.stride".into(), format!("must be at most model.window.segments ({})", w.segments)));
+    }
+    cfg.model.candle_device().map_err(|e| ("model.device".to_string(), e))?;
+    cfg.events.validate().map_err(|e| (format!("events.{}", e.key), e.reason))?;
+    crate::sinks::validate_sinks(&cfg.sinks).map_err(|e| (e.key, e.reason))?;
     Ok(())
 }
 

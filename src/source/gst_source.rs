@@ -18,7 +18,7 @@ use crate::runtime::channel::Tx;
 use crate::telemetry::events::{FrameDecoded, StreamStarted};
 
 /// What is known about a stream once its caps are negotiated.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StreamInfo {
     pub stream: Arc<str>,
     pub uri: String,
@@ -30,6 +30,10 @@ pub struct StreamInfo {
     pub source_height: Option<u32>,
     /// Frames per second from the caps; 0 when unknown (still images, variable rate).
     pub fps: f64,
+    /// Live semantics (sliding-window scoring, frames may be dropped under overload).
+    pub live: bool,
+    /// Presentation timestamp of the first frame, nanoseconds.
+    pub first_pts_ns: Option<u64>,
 }
 
 /// Turns a CLI input (path or URI) into a URI, checking local files first so the common
@@ -164,6 +168,8 @@ pub fn run_source(
                 source_width: sw,
                 source_height: sh,
                 fps,
+                live: cfg.is_live(),
+                first_pts_ns: sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()),
             };
             declared_ns = pipeline.query_duration::<gst::ClockTime>().map(|d| d.nseconds());
             StreamStarted { stream, uri: &uri, width: si.width, height: si.height, fps }.emit();

@@ -30,3 +30,10 @@ pub enum ScoreMsg {
     Segment(ScoredSegment),
     End { stream: Arc<str>, frames: u64, segments: usize, result: Result<(), SourceError> },
 }
+
+mod config;
+pub mod head;
+pub mod stage;
+
+pub use config::{LiveWindowConfig, ModelStageConfig};
+pub use stage::{check_checkpoint, spawn_scoring, SegMeta, StageError, WindowMsg};
