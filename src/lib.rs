@@ -1,6 +1,7 @@
 //! refinevad: weakly supervised video anomaly detection (RefineVAD: MoTAR + CORE) inside a
 //! GStreamer + actor dataflow. Each stage lives in its own module with its config,
 //! messages and tests.
+pub mod batch;
 pub mod bench;
 pub mod config;
 pub mod dataset;

@@ -27,6 +27,12 @@ enum Command {
         /// Pipeline file (YAML).
         file: PathBuf,
     },
+    /// Score a video archive: resumable, shardable, with per-video outputs and a report.
+    Batch(refinevad::batch::BatchArgs),
+    /// Merge the outputs of batch runs (e.g. shards) into one report.
+    Report(refinevad::batch::ReportArgs),
+    /// Webhook outbox operations (replay dead letters).
+    Alerts(refinevad::sinks::webhook::AlertsArgs),
     /// Validate a pipeline file without running it (exit code 2 when invalid).
     Check {
         /// Pipeline file (YAML).
@@ -129,17 +135,31 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             };
             let report = refinevad::run::run_pipeline(&cfg, cfg.sources.clone()).context(file.display().to_string())?;
             println!(
-                "{}: {} stream(s), {} segments scored, {} event(s) in {:.1}s",
+                "{}: {} stream(s) scored, {} segments, {} event(s) in {:.1}s",
                 cfg.name, report.events.streams, report.events.segments, report.events.opened, report.seconds
             );
+            for (stream, e) in &report.events.failed {
+                eprintln!("stream {stream} FAILED: {e}");
+            }
             for (sink, e) in &report.sink_failures {
-                eprintln!("sink {sink}: {e}");
+                eprintln!("sink {sink} FAILED: {e}");
             }
             if report.cancelled {
                 return Ok(ExitCode::from(130));
             }
-            Ok(if report.sink_failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            let failures = report.events.failed.len() + report.sink_failures.len();
+            if failures > 0 {
+                eprintln!("finished with {failures} failure(s)");
+                return Ok(ExitCode::from(1));
+            }
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Batch(args) => Ok(ExitCode::from(refinevad::batch::run_cli(args)?)),
+        Command::Report(args) => {
+            refinevad::batch::run_report_cli(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts(args) => Ok(ExitCode::from(refinevad::sinks::webhook::run_alerts_cli(args)?)),
         Command::Extract(args) => {
             let cfg = match load_pipeline(args.pipeline.as_ref()) {
                 Ok(c) => c,

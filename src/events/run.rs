@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{EventContext, EventDetector, EventStatus, EventsConfig};
 use crate::runtime::channel::Rx;
 use crate::sinks::{SinkMsg, SinkSet};
+use crate::telemetry::events::StreamFailed;
 use crate::window::ScoreMsg;
 
 /// What the stage saw, for the run summary.
@@ -16,6 +17,8 @@ pub struct EventStats {
     pub segments: usize,
     pub opened: usize,
     pub closed: usize,
+    /// Streams that failed (bad input, decoder error…), with the cause.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Runs until `rx` is disconnected; streams still open then are finished (their events
@@ -54,9 +57,13 @@ pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sink
                 sinks.send(SinkMsg::Score(Arc::new(msg)));
                 send_events(events, &mut stats);
             }
-            ScoreMsg::End { stream, .. } => {
+            ScoreMsg::End { stream, result, .. } => {
                 if let Some(mut det) = detectors.remove(stream) {
                     send_events(det.finish(), &mut stats);
+                }
+                if let Err(e) = result {
+                    StreamFailed { stream, kind: e.kind(), cause: &e.to_string() }.emit();
+                    stats.failed.push((stream.to_string(), e.to_string()));
                 }
                 sinks.send(SinkMsg::Score(Arc::new(msg)));
             }

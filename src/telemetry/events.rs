@@ -35,6 +35,8 @@ impl StreamFinished<'_> {
 }
 
 /// A stream failed (bad input, decoder error, missing plugin…). Only this stream stops.
+/// Logged at info: the commands report failures to the user themselves (one line each),
+/// so the log line is for operators who asked for more (`-v`, `RUST_LOG`).
 pub struct StreamFailed<'a> {
     pub stream: &'a str,
     pub kind: &'static str,
@@ -44,7 +46,7 @@ pub struct StreamFailed<'a> {
 impl StreamFailed<'_> {
     pub fn emit(&self) {
         registry().counter("refinevad_stream_errors_total", &[("kind", self.kind)]).fetch_add(1, Ordering::Relaxed);
-        tracing::error!(stream = self.stream, kind = self.kind, "{}", self.cause);
+        tracing::info!(stream = self.stream, kind = self.kind, "stream failed: {}", self.cause);
     }
 }
 

@@ -7,11 +7,13 @@
 //! before sending), [`Delivery::post`] makes one attempt and classifies its outcome
 //! ([`DeliveryError::is_retryable`], `Retry-After`), and [`WebhookSink`] is only the loop
 //! `prepare → post → record` that an outbox + retry scheduler replaces.
+mod alerts_cli;
 mod delivery;
 pub mod sign;
 
 use std::time::{Duration, Instant, SystemTime};
 
+pub use alerts_cli::{run_alerts_cli, AlertsArgs};
 pub use delivery::{Delivery, DeliveryError, Request};
 
 use super::set::{Sink, SinkContext};
