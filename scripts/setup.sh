@@ -25,7 +25,8 @@ t0=$(date +%s)
 APT_PKGS=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
-  python3-torch python3-torchvision python3-onnx python3-numpy python3-pip)
+  python3-torch python3-torchvision python3-onnx python3-numpy python3-pip
+  chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -123,4 +124,16 @@ if [ "${SETUP_SKIP_BUILD:-0}" != 1 ]; then
   step "cargo build --release"
   (cd "$ROOT" && cargo build --release --locked)
 fi
+# ---------------------------------------------------------------- demo clips
+# Four clips of the held-out part of vtest.avi (the last 40 %, never used for training),
+# three with injected anomalies; deterministic for the seed.
+if [ "${SETUP_SKIP_BUILD:-0}" != 1 ] && [ ! -f "$DATA/demo/annotations.txt" ]; then
+  step "demo: synthesising data/demo (4 clips)"
+  rm -rf "$DATA/demo.tmp"
+  "$ROOT/target/release/refinevad" synth --out "$DATA/demo.tmp" --videos 4 --abnormal-fraction 0.75 \
+    --categories Fire,Intrusion,VideoFault --footage "$DATA/samples/vtest.avi" --seconds 31..31 \
+    --span-range 0.6..1 --seed 11 --prefix demo
+  rm -rf "$DATA/demo" && mv "$DATA/demo.tmp" "$DATA/demo"
+fi
+
 step "setup done in $(( $(date +%s) - t0 ))s"

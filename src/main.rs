@@ -67,6 +67,11 @@ struct ExtractArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The head's matrices are small: candle is fastest single-threaded, and the feature
+    // workers own the cores. Set before any thread exists (`train` sets it from --threads).
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() && !matches!(cli.command, Command::Train(_)) {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     init_logging(cli.verbose);
     match run(cli.command) {
         Ok(code) => code,

@@ -121,6 +121,15 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
         ratios.push((format!("full/shared_cpu_bound x{n}"), full_rate / bound));
         ratios.push((format!("full/decode_only x{n}"), full.wall_s.recip() / dec.wall_s.recip()));
         ratios.push((format!("full/backbone_only x{n}"), bb.wall_s / full.wall_s));
+        match python_baseline(&video, n, &shared.dir) {
+            Some(Ok(py)) => {
+                eprintln!("  python baseline ×{n}: {:.1} snippets/s", per_copy_snippets as f64 * n as f64 / py.wall_s);
+                ms.push(mk("python_opencv_onnxruntime", py, None));
+                ratios.push((format!("full/python x{n}"), py.wall_s / full.wall_s));
+            }
+            Some(Err(e)) => eprintln!("  python baseline ×{n}: failed: {e}"),
+            None => {}
+        }
     }
     let report = BenchReport {
         video: video.display().to_string(),
@@ -138,6 +147,17 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
     eprintln!("bench: results in {}", args.json.display());
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(report)
+}
+
+/// The plain Python script a user would write (benches/python_baseline.py), run with
+/// `$REFINEVAD_BENCH_PYTHON` (scripts/bench.sh prepares it); `None` when not configured.
+fn python_baseline(video: &Path, n: usize, models: &Path) -> Option<Result<Usage, BenchError>> {
+    let python = std::env::var("REFINEVAD_BENCH_PYTHON").ok()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_baseline.py");
+    let model = models.join("efficientnet_lite0.onnx");
+    // One process per copy, all at once, as our pipeline decodes the copies concurrently.
+    let args = vec![script.display().to_string(), video.display().to_string(), model.display().to_string(), "1".into()];
+    Some(run_child((0..n).map(|_| (python.clone(), args.clone(), vec![])).collect()).map(|(u, _)| u))
 }
 
 mod gst {
