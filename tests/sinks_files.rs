@@ -87,7 +87,7 @@ fn run_events_feeds_every_file_sink() {
             queue: Default::default(),
         }),
     ];
-    let sinks = SinkSet::spawn(&cfgs, &SinkContext { pipeline: "demo".into() }).unwrap();
+    let sinks = SinkSet::spawn(&cfgs, &SinkContext { pipeline: "demo".into(), ops: None }).unwrap();
     let (tx, rx) = bounded::<ScoreMsg>("scores", &ChannelConfig::default());
     let ctx = EventContext { pipeline: "demo".into(), model: "refinevad-default".into() };
     let cfg = EventsConfig::default();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use refinevad::events::{Event, EventStatus, EventTime};
 use refinevad::runtime::channel::WhenFull;
 use refinevad::sinks::webhook::sign::hmac_sha256;
+use refinevad::sinks::webhook::WebhookRetryConfig;
 use refinevad::sinks::{
     JsonlSinkConfig, SinkConfig, SinkContext, SinkError, SinkMsg, SinkQueueConfig, SinkSet, WebhookSinkConfig,
 };
@@ -137,8 +138,18 @@ fn event(i: u64, status: EventStatus) -> Event {
     }
 }
 
+/// Each sink gets its own outbox (the outbox is locked by one sink at a time).
 fn webhook(url: String) -> WebhookSinkConfig {
-    WebhookSinkConfig { url, secret_env: None, timeout_s: 5.0, headers: Default::default(), queue: Default::default() }
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let outbox = std::env::temp_dir().join(format!("refinevad-sinks-webhook-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&outbox);
+    WebhookSinkConfig { url, timeout_s: 5.0, outbox_dir: Some(outbox), ..Default::default() }
+}
+
+/// Retries off: one attempt per message, as the basic sink made.
+fn one_attempt(cfg: WebhookSinkConfig) -> WebhookSinkConfig {
+    WebhookSinkConfig { retry: WebhookRetryConfig { max_attempts: 1, ..Default::default() }, ..cfg }
 }
 
 fn requests_total(sink: &str, outcome: &str) -> u64 {
@@ -151,10 +162,11 @@ fn posts_signed_event_json_with_headers() {
     std::env::set_var("REFINEVAD_TEST_WEBHOOK_SECRET", "s3cret");
     let cfg = WebhookSinkConfig {
         secret_env: Some("REFINEVAD_TEST_WEBHOOK_SECRET".into()),
-        headers: [("X-Api-Key".to_owned(), "k-123".to_owned())].into(),
+        headers: [("X-Api-Key".to_owned(), "k-123".into())].into(),
         ..webhook(server.url("/hook?source=refinevad"))
     };
-    let sinks = SinkSet::spawn(&[SinkConfig::Webhook(cfg)], &SinkContext { pipeline: "test".into() }).unwrap();
+    let sinks =
+        SinkSet::spawn(&[SinkConfig::Webhook(cfg)], &SinkContext { pipeline: "test".into(), ops: None }).unwrap();
     let sent: Vec<Event> = [EventStatus::Opened, EventStatus::Updated, EventStatus::Closed].map(|s| event(7, s)).into();
     for e in &sent {
         sinks.send(SinkMsg::from(e.clone()));
@@ -205,9 +217,9 @@ fn failures_are_counted_and_reported_at_close() {
         l.local_addr().unwrap() // the listener closes here: connections are refused
     };
     let cfgs = [
-        SinkConfig::Webhook(webhook(failing.url("/"))),
-        SinkConfig::Webhook(webhook(format!("http://{refused}/token/SECRET"))),
-        SinkConfig::Webhook(WebhookSinkConfig { timeout_s: 0.3, ..webhook(hanging.url("/")) }),
+        SinkConfig::Webhook(one_attempt(webhook(failing.url("/")))),
+        SinkConfig::Webhook(one_attempt(webhook(format!("http://{refused}/token/SECRET")))),
+        SinkConfig::Webhook(one_attempt(WebhookSinkConfig { timeout_s: 0.3, ..webhook(hanging.url("/")) })),
     ];
     let before: Vec<u64> = [("webhook[0]", "status"), ("webhook[1]", "connect"), ("webhook[2]", "timeout")]
         .iter()
@@ -297,8 +309,9 @@ fn a_full_drop_newest_queue_drops_and_counts_instead_of_blocking() {
         r.unwrap();
     }
     let delivered = slow.requests().len();
+    // The webhook sink persists and hands over at once (the outbox absorbs a slow
+    // receiver), so its queue rarely fills; whatever was dropped was counted.
     assert_eq!(delivered as u64 + dropped() - before, 10, "every event delivered or counted as dropped");
-    assert!(delivered <= 4, "{delivered}");
 }
 
 #[test]

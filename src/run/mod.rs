@@ -73,7 +73,7 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
             Err(failures.join("; "))
         }
     });
-    let sinks = SinkSet::spawn(&cfg.sinks, &SinkContext { pipeline: cfg.name.clone() })?;
+    let sinks = SinkSet::spawn(&cfg.sinks, &SinkContext { pipeline: cfg.name.clone(), ops: Some(ops.clone()) })?;
     let ctx = EventContext { pipeline: cfg.name.clone(), model: model_name(&cfg.model.checkpoint) };
     let events_cfg = cfg.events.clone();
     let result: Arc<Mutex<Option<(EventStats, Vec<(String, String)>)>>> = Arc::default();

@@ -12,6 +12,7 @@ use crate::runtime::channel::{ChannelConfig, WhenFull};
 /// One output of a pipeline. Every sink runs on its own thread behind its own queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // built once per run; boxing would burden every match
 pub enum SinkConfig {
     /// Human-readable lines on standard output as events open and close.
     Stdout(StdoutSinkConfig),
@@ -111,28 +112,220 @@ pub struct PlotSinkConfig {
     pub queue: SinkQueueConfig,
 }
 
+/// The `webhook` sink: durable, retried, signed delivery of every event message to one
+/// URL (see `docs/webhooks.md`). Every key but `url` has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSinkConfig {
     /// Absolute `http://` or `https://` URL receiving the POSTs.
     pub url: String,
     /// Environment variable holding the HMAC-SHA256 signing secret (never the secret
-    /// itself: pipeline files get committed). Unset = requests are not signed.
+    /// itself: pipeline files get committed). Unset (and no `secret_file`) = unsigned.
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// File holding the signing secret (one trailing newline is ignored); exclusive with
+    /// `secret_env`.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
     /// Seconds allowed for one request (connect, send, response).
     #[serde(default = "default_timeout")]
     pub timeout_s: f64,
-    /// Extra request headers, e.g. a receiver's API key.
+    /// Seconds allowed to establish the connection (TCP + TLS), within `timeout_s`.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_s: f64,
+    /// Extra request headers: a literal value, or `{env: VAR, prefix: "Bearer "}` to read
+    /// it (e.g. a token) from the environment at start.
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, WebhookHeaderValue>,
+    /// Payload template file (JSON with `{{field}}` placeholders, e.g. for Slack); unset =
+    /// the event JSON of DESIGN §6.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
+    /// Directory of the durable outbox (log, lock, dead letters). Default:
+    /// `out/outbox/<pipeline name>/webhook-<index>`. One process at a time uses it.
+    #[serde(default)]
+    pub outbox_dir: Option<PathBuf>,
+    /// Delivery threads. Ordering per stream is kept whatever the count: one request in
+    /// flight per stream.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: NonZeroUsize,
+    /// Retry budget and backoff.
+    #[serde(default)]
+    pub retry: WebhookRetryConfig,
+    /// Suppression of `opened` events per (stream, category); unset = none.
+    #[serde(default)]
+    pub rate_limit: Option<WebhookRateLimitConfig>,
+    /// At the end of a run, seconds to keep delivering what is pending before stopping
+    /// (what is left stays in the outbox for the next start).
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_s: f64,
+    /// Pending deliveries held at most; beyond, new events go straight to the dead-letter
+    /// file (replayable) instead of growing memory without bound.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+    /// `/healthz` reports the sink degraded from this many pending deliveries…
+    #[serde(default = "default_degraded_depth")]
+    pub degraded_depth: usize,
+    /// …or when the oldest pending delivery is this old (seconds).
+    #[serde(default = "default_degraded_age")]
+    pub degraded_age_s: f64,
+    /// Root certificates for `https`: `system` (the OS bundle, e.g.
+    /// /etc/ssl/certs/ca-certificates.crt or `SSL_CERT_FILE`) or `webpki` (Mozilla's,
+    /// bundled in the binary).
+    #[serde(default)]
+    pub tls_roots: WebhookTlsRoots,
+    /// Extra PEM root certificates (a private CA), added to the `system` roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Queue in front of the sink.
     #[serde(default)]
     pub queue: SinkQueueConfig,
 }
 
+impl Default for WebhookSinkConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            secret_env: None,
+            secret_file: None,
+            timeout_s: default_timeout(),
+            connect_timeout_s: default_connect_timeout(),
+            headers: BTreeMap::new(),
+            template: None,
+            outbox_dir: None,
+            concurrency: default_concurrency(),
+            retry: WebhookRetryConfig::default(),
+            rate_limit: None,
+            drain_timeout_s: default_drain_timeout(),
+            max_pending: default_max_pending(),
+            degraded_depth: default_degraded_depth(),
+            degraded_age_s: default_degraded_age(),
+            tls_roots: WebhookTlsRoots::default(),
+            ca_file: None,
+            queue: SinkQueueConfig::default(),
+        }
+    }
+}
+
+/// A custom header value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WebhookHeaderValue {
+    /// Written as is (do not put secrets here: pipeline files get committed).
+    Literal(String),
+    /// Read from an environment variable at start; never logged.
+    Env(WebhookEnvHeader),
+}
+
+impl From<&str> for WebhookHeaderValue {
+    fn from(s: &str) -> Self {
+        WebhookHeaderValue::Literal(s.to_owned())
+    }
+}
+
+impl From<String> for WebhookHeaderValue {
+    fn from(s: String) -> Self {
+        WebhookHeaderValue::Literal(s)
+    }
+}
+
+/// `{env: VAR, prefix: "Bearer "}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookEnvHeader {
+    pub env: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// Retries: exponential backoff with full jitter, `Retry-After` honoured; after the
+/// budget the event goes to the dead-letter file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRetryConfig {
+    /// Attempts per delivery (this process; the count restarts with the process).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Seconds since the event entered the outbox after which it is not retried again
+    /// (survives restarts).
+    #[serde(default = "default_max_age")]
+    pub max_age_s: f64,
+    /// First backoff ceiling; doubles per attempt.
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff_s: f64,
+    /// Backoff ceiling.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_s: f64,
+}
+
+impl Default for WebhookRetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: default_max_attempts(),
+            max_age_s: default_max_age(),
+            initial_backoff_s: default_initial_backoff(),
+            max_backoff_s: default_max_backoff(),
+        }
+    }
+}
+
+/// Suppression of `opened` per (stream, category), on the stream's own clock (video
+/// seconds). The `updated`/`closed` messages of an event follow its `opened`: a `closed`
+/// whose `opened` was sent is never suppressed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookRateLimitConfig {
+    /// At most this many `opened` per (stream, category) in any 60 s.
+    #[serde(default)]
+    pub per_stream_category_per_min: Option<u32>,
+    /// At least this many seconds between two `opened` of one (stream, category).
+    #[serde(default)]
+    pub cooldown_s: Option<f64>,
+}
+
+/// Root certificates for `https` webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookTlsRoots {
+    /// The operating system's CA bundle (falls back to `webpki` when none is found).
+    #[default]
+    System,
+    /// Mozilla's roots compiled into the binary.
+    Webpki,
+}
+
 fn default_timeout() -> f64 {
     10.0
+}
+fn default_connect_timeout() -> f64 {
+    5.0
+}
+fn default_concurrency() -> NonZeroUsize {
+    NonZeroUsize::new(2).unwrap()
+}
+fn default_drain_timeout() -> f64 {
+    10.0
+}
+fn default_max_pending() -> usize {
+    100_000
+}
+fn default_degraded_depth() -> usize {
+    1000
+}
+fn default_degraded_age() -> f64 {
+    300.0
+}
+fn default_max_attempts() -> u32 {
+    30
+}
+fn default_max_age() -> f64 {
+    86_400.0
+}
+fn default_initial_backoff() -> f64 {
+    1.0
+}
+fn default_max_backoff() -> f64 {
+    300.0
 }
 
 impl SinkConfig {
@@ -197,25 +390,82 @@ impl WebhookSinkConfig {
     fn validate(&self) -> Result<(), InvalidKey> {
         super::webhook::parse_url(&self.url).map_err(|r| InvalidKey::new("url", r))?;
         if let Some(var) = &self.secret_env {
-            if !is_env_name(var) {
-                return Err(InvalidKey::new(
-                    "secret_env",
-                    format!(
-                        "`{var}` is not an environment variable name (letters, digits, `_`, not starting with a digit)"
-                    ),
-                ));
+            check_env_name("secret_env", var)?;
+        }
+        if let Some(f) = &self.secret_file {
+            if self.secret_env.is_some() {
+                return Err(InvalidKey::new("secret_file", "give `secret_env` or `secret_file`, not both"));
+            }
+            if f.as_os_str().is_empty() {
+                return Err(InvalidKey::new("secret_file", "expected a file path"));
             }
         }
-        if !(self.timeout_s > 0.0 && self.timeout_s <= 3600.0) {
-            return Err(InvalidKey::new(
-                "timeout_s",
-                format!("expected seconds in (0, 3600], found {}", self.timeout_s),
-            ));
+        let secs = |key: &str, v: f64, max: f64| {
+            if v > 0.0 && v <= max {
+                Ok(())
+            } else {
+                Err(InvalidKey::new(key, format!("expected seconds in (0, {max}], found {v}")))
+            }
+        };
+        secs("timeout_s", self.timeout_s, 3600.0)?;
+        secs("connect_timeout_s", self.connect_timeout_s, 3600.0)?;
+        secs("drain_timeout_s", self.drain_timeout_s, 86_400.0)?;
+        secs("degraded_age_s", self.degraded_age_s, 1e9)?;
+        secs("retry.max_age_s", self.retry.max_age_s, 1e9)?;
+        secs("retry.initial_backoff_s", self.retry.initial_backoff_s, 86_400.0)?;
+        secs("retry.max_backoff_s", self.retry.max_backoff_s, 86_400.0)?;
+        if self.retry.max_attempts == 0 {
+            return Err(InvalidKey::new("retry.max_attempts", "expected at least 1"));
+        }
+        if self.max_pending == 0 {
+            return Err(InvalidKey::new("max_pending", "expected at least 1"));
+        }
+        if let Some(r) = &self.rate_limit {
+            if r.per_stream_category_per_min == Some(0) {
+                return Err(InvalidKey::new(
+                    "rate_limit.per_stream_category_per_min",
+                    "expected at least 1 (0 would suppress everything)",
+                ));
+            }
+            if let Some(c) = r.cooldown_s {
+                secs("rate_limit.cooldown_s", c, 1e9)?;
+            }
         }
         for (name, value) in &self.headers {
-            super::webhook::check_header(name, value).map_err(|r| InvalidKey::new(format!("headers.{name}"), r))?;
+            let key = format!("headers.{name}");
+            let shown = match value {
+                WebhookHeaderValue::Literal(v) => v.clone(),
+                WebhookHeaderValue::Env(e) => {
+                    check_env_name(&key, &e.env)?;
+                    format!("{}x", e.prefix)
+                }
+            };
+            super::webhook::check_header(name, &shown).map_err(|r| InvalidKey::new(key, r))?;
+        }
+        if let Some(t) = &self.template {
+            super::webhook::Template::load(t).map_err(|r| InvalidKey::new("template", r))?;
+        }
+        if let Some(d) = &self.outbox_dir {
+            check_writable_dir(d).map_err(|r| InvalidKey::new("outbox_dir", r))?;
+        }
+        if let Some(f) = &self.ca_file {
+            if self.tls_roots == WebhookTlsRoots::Webpki {
+                return Err(InvalidKey::new("ca_file", "needs `tls_roots: system`"));
+            }
+            super::webhook::load_pem_roots(f).map_err(|r| InvalidKey::new("ca_file", r))?;
         }
         Ok(())
+    }
+}
+
+fn check_env_name(key: &str, var: &str) -> Result<(), InvalidKey> {
+    if is_env_name(var) {
+        Ok(())
+    } else {
+        Err(InvalidKey::new(
+            key,
+            format!("`{var}` is not an environment variable name (letters, digits, `_`, not starting with a digit)"),
+        ))
     }
 }
 

@@ -6,14 +6,23 @@ use std::thread::JoinHandle;
 use super::telemetry::{SinkFailed, SinkStopped};
 use super::{files, plot, stdout, webhook, SinkConfig, SinkError, SinkMsg};
 use crate::runtime::channel::{bounded, Rx, Tx};
+use crate::telemetry::http::OpsState;
 use crate::telemetry::registry;
 use crate::window::ScoreMsg;
 
 /// What the sinks need to know about the run.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SinkContext {
-    /// Pipeline name (logs, user agent).
+    /// Pipeline name (logs, user agent, default webhook outbox directory).
     pub pipeline: String,
+    /// The ops endpoint's state: sinks report their health there (webhook backlog).
+    pub ops: Option<Arc<OpsState>>,
+}
+
+impl std::fmt::Debug for SinkContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkContext").field("pipeline", &self.pipeline).field("ops", &self.ops.is_some()).finish()
+    }
 }
 
 /// One sink's behaviour; runs on the sink's own thread.

@@ -66,13 +66,7 @@ fn validation_names_the_key() {
     let file = t.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let hook = |url: &str| {
-        SinkConfig::Webhook(WebhookSinkConfig {
-            url: url.into(),
-            secret_env: None,
-            timeout_s: 10.0,
-            headers: Default::default(),
-            queue: Default::default(),
-        })
+        SinkConfig::Webhook(WebhookSinkConfig { url: url.into(), timeout_s: 10.0, ..Default::default() })
     };
     let ok = SinkConfig::Jsonl(JsonlSinkConfig { path: t.path().join("new/dir/e.jsonl"), queue: Default::default() });
     validate_sinks(&[ok.clone(), hook("https://h.example/x")]).unwrap();

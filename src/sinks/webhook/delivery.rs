@@ -3,7 +3,10 @@
 //! Keeping the two apart is what lets a durable outbox store prepared requests and a
 //! retry policy re-post them (see [`DeliveryError::is_retryable`]).
 use std::io::ErrorKind;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use super::sign::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::events::Event;
@@ -77,31 +80,68 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
+/// How a [`Delivery`] connects.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Whole request (connect, send, response).
+    pub timeout: Duration,
+    /// Connection establishment (TCP + TLS).
+    pub connect_timeout: Duration,
+    /// Root certificates for https; `None` = the bundled webpki roots.
+    pub roots: Option<Arc<Vec<Certificate<'static>>>>,
+}
+
+impl ClientOptions {
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout, connect_timeout: timeout, roots: None }
+    }
+}
+
 impl Delivery {
     pub fn new(url: &str, timeout: Duration, headers: Vec<(String, String)>, secret: Option<Vec<u8>>) -> Self {
+        Self::with_options(url, &ClientOptions::new(timeout), headers, secret)
+    }
+
+    pub fn with_options(
+        url: &str,
+        opts: &ClientOptions,
+        headers: Vec<(String, String)>,
+        secret: Option<Vec<u8>>,
+    ) -> Self {
+        let roots = match &opts.roots {
+            Some(certs) => RootCerts::Specific(certs.clone()),
+            None => RootCerts::WebPki,
+        };
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(opts.timeout))
+            .timeout_connect(Some(opts.connect_timeout.min(opts.timeout)))
             .http_status_as_error(false)
             // A redirect would turn the POST into a GET; report the 3xx instead.
             .max_redirects(0)
             .max_redirects_will_error(false)
             .user_agent(concat!("refinevad/", env!("CARGO_PKG_VERSION")))
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
             .build()
             .into();
         Self { url: url.to_owned(), agent, headers, secret }
     }
 
-    /// The request for one event message, signed at `now` when a secret is set.
-    pub fn prepare(&self, event: &Event, now: SystemTime) -> Request {
-        let body = serde_json::to_vec(event).expect("events serialise");
-        let idempotency_key = format!("{}-{}", event.event_id, event.seq);
-        let mut headers = vec![("Idempotency-Key".to_owned(), idempotency_key.clone())];
+    /// A request for a stored payload, signed at `now` (each attempt is signed afresh so
+    /// receivers that reject old timestamps accept retries).
+    pub fn request(&self, event_id: &str, idempotency_key: &str, body: Vec<u8>, now: SystemTime) -> Request {
+        let mut headers = vec![("Idempotency-Key".to_owned(), idempotency_key.to_owned())];
         if let Some(secret) = &self.secret {
             let ts = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
             headers.push((TIMESTAMP_HEADER.to_owned(), ts.to_string()));
             headers.push((SIGNATURE_HEADER.to_owned(), signature(secret, ts, &body)));
         }
-        Request { event_id: event.event_id.clone(), idempotency_key, body, headers }
+        Request { event_id: event_id.to_owned(), idempotency_key: idempotency_key.to_owned(), body, headers }
+    }
+
+    /// The request for one event message, signed at `now` when a secret is set.
+    pub fn prepare(&self, event: &Event, now: SystemTime) -> Request {
+        let body = serde_json::to_vec(event).expect("events serialise");
+        self.request(&event.event_id, &idempotency_key(event), body, now)
     }
 
     /// One POST; `Ok(status)` for any 2xx.
@@ -121,8 +161,7 @@ impl Delivery {
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         Err(DeliveryError::Status { code, retry_after })
     }
 }
@@ -145,5 +184,85 @@ fn classify(e: ureq::Error) -> DeliveryError {
             DeliveryError::Tls(e.to_string())
         }
         other => DeliveryError::Other(other.to_string()),
+    }
+}
+
+/// `{event_id}-{seq}`: the same for every attempt, restart and replay of one message.
+pub fn idempotency_key(event: &Event) -> String {
+    format!("{}-{}", event.event_id, event.seq)
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    // IMF-fixdate only (the form RFC 9110 says senders use).
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    let [_, day, mon, year, hms, "GMT"] = parts[..] else { return None };
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == mon)? as i64
+        + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, m, s) = (t.next()??, t.next()??, t.next()??);
+    // Days from civil (H. Hinnant).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let at = days * 86_400 + h * 3600 + m * 60 + s;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(Duration::from_secs((at - now).max(0) as u64))
+}
+
+/// The operating system's CA bundle: `SSL_CERT_FILE`, then the usual Linux/BSD paths.
+/// `None` when none is found (the caller falls back to the bundled webpki roots).
+pub fn system_roots() -> Option<(std::path::PathBuf, Vec<Certificate<'static>>)> {
+    let env = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let known = [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/ca-bundle.pem",
+        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+        "/etc/ssl/cert.pem",
+    ];
+    env.into_iter().chain(known.iter().map(std::path::PathBuf::from)).find_map(|p| match load_pem_roots(&p) {
+        Ok(c) if !c.is_empty() => Some((p, c)),
+        _ => None,
+    })
+}
+
+/// The certificates of a PEM file.
+pub fn load_pem_roots(path: &std::path::Path) -> Result<Vec<Certificate<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|i| match i {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificates", path.display()));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

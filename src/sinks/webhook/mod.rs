@@ -1,24 +1,43 @@
-//! The `webhook` sink: POSTs every event message as JSON (DESIGN §6) to one URL, with a
-//! timeout, optional HMAC-SHA256 signing ([`sign`]) and an `Idempotency-Key` header.
+//! The `webhook` sink: reliable delivery of every event message (DESIGN §6 JSON, or a
+//! [`Template`]) to one URL. See `docs/webhooks.md` for the user's view.
 //!
-//! Basic delivery: one attempt per message, failures logged and counted, a summary error
-//! at close. The stages are kept apart so reliable delivery slots in without a rewrite:
-//! [`Delivery::prepare`] builds a self-contained [`Request`] (what an outbox persists
-//! before sending), [`Delivery::post`] makes one attempt and classifies its outcome
-//! ([`DeliveryError::is_retryable`], `Retry-After`), and [`WebhookSink`] is only the loop
-//! `prepare → post → record` that an outbox + retry scheduler replaces.
+//! - [`outbox`]: every event is persisted (fsync'd) in the sink thread's `handle()` before
+//!   any attempt; delivered/dead marks are appended; a new process resumes what is left.
+//! - [`engine`]: N delivery threads, one request in flight per stream (order kept),
+//!   exponential backoff with full jitter, `Retry-After`, retry budget, dead letters.
+//! - [`Delivery`]: one signed attempt ([`sign`]: HMAC-SHA256 over `"{ts}.{body}"`), the
+//!   `Idempotency-Key: {event_id}-{seq}` header, classified outcome.
+//! - [`ratelimit`]: suppression per (stream, category); `closed` follows its `opened`.
+//! - `refinevad alerts status|replay|flush` ([`run_alerts_cli`]).
 mod alerts_cli;
 mod delivery;
+pub mod engine;
+pub mod outbox;
+mod ratelimit;
 pub mod sign;
+mod telemetry;
+mod template;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
+pub use super::config::{
+    WebhookEnvHeader, WebhookHeaderValue, WebhookRateLimitConfig, WebhookRetryConfig, WebhookTlsRoots,
+};
 pub use alerts_cli::{run_alerts_cli, AlertsArgs};
-pub use delivery::{Delivery, DeliveryError, Request};
+pub use delivery::{
+    idempotency_key, load_pem_roots, parse_retry_after, system_roots, ClientOptions, Delivery, DeliveryError, Request,
+};
+pub use ratelimit::RateLimiter;
+pub use template::{Template, FIELDS as TEMPLATE_FIELDS};
 
+use self::engine::{Engine, EngineOptions, HealthReport};
+use self::outbox::{NewEntry, Outbox};
+use self::telemetry::{OutboxOpened, Suppressed};
 use super::set::{Sink, SinkContext};
-use super::telemetry::WebhookAttempt;
 use super::{SinkError, SinkMsg, WebhookSinkConfig};
+use crate::events::InvalidKey;
 
 /// Checks a webhook URL: absolute `http`/`https` with a host.
 pub fn parse_url(url: &str) -> Result<ureq::http::Uri, String> {
@@ -68,35 +87,142 @@ fn host_port(a: &ureq::http::uri::Authority) -> String {
     }
 }
 
-/// The sink loop (see the module docs).
+/// `out/outbox/<pipeline>/<sink>` with `webhook[0]` → `webhook-0` (file-name safe).
+pub fn default_outbox_dir(pipeline: &str, sink_name: &str) -> PathBuf {
+    let clean = |s: &str| -> String {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+    };
+    let pipeline = if pipeline.trim().is_empty() { "default".to_owned() } else { clean(pipeline) };
+    let sink = clean(sink_name).trim_matches('-').to_owned();
+    Path::new("out").join("outbox").join(pipeline).join(sink)
+}
+
+/// The sink's outbox directory: `outbox_dir`, else [`default_outbox_dir`].
+pub fn outbox_dir(cfg: &WebhookSinkConfig, pipeline: &str, sink_name: &str) -> PathBuf {
+    cfg.outbox_dir.clone().unwrap_or_else(|| default_outbox_dir(pipeline, sink_name))
+}
+
+/// The signing secret from `secret_env` or `secret_file` (one trailing newline dropped).
+pub fn load_secret(cfg: &WebhookSinkConfig) -> Result<Option<Vec<u8>>, SinkError> {
+    if let Some(var) = &cfg.secret_env {
+        return match std::env::var_os(var) {
+            Some(v) if !v.is_empty() => Ok(Some(v.into_encoded_bytes())),
+            _ => Err(SinkError::SecretMissing { var: var.clone() }),
+        };
+    }
+    if let Some(f) = &cfg.secret_file {
+        let mut b = std::fs::read(f).map_err(|e| SinkError::io(f, e))?;
+        if b.ends_with(b"\n") {
+            b.pop();
+            if b.ends_with(b"\r") {
+                b.pop();
+            }
+        }
+        if b.is_empty() {
+            return Err(InvalidKey::new("secret_file", format!("{} is empty", f.display())).into());
+        }
+        return Ok(Some(b));
+    }
+    Ok(None)
+}
+
+/// The custom headers with `{env: …}` values resolved (values are never logged).
+pub fn resolve_headers(cfg: &WebhookSinkConfig) -> Result<Vec<(String, String)>, SinkError> {
+    cfg.headers
+        .iter()
+        .map(|(name, v)| {
+            let value = match v {
+                WebhookHeaderValue::Literal(s) => s.clone(),
+                WebhookHeaderValue::Env(e) => match std::env::var(&e.env) {
+                    Ok(x) if !x.is_empty() => format!("{}{x}", e.prefix),
+                    _ => {
+                        return Err(InvalidKey::new(
+                            format!("headers.{name}"),
+                            format!("environment variable {} is not set", e.env),
+                        )
+                        .into())
+                    }
+                },
+            };
+            // The message names the header, never the value.
+            check_header(name, &value).map_err(|r| InvalidKey::new(format!("headers.{name}"), r))?;
+            Ok((name.clone(), value))
+        })
+        .collect()
+}
+
+/// Timeouts and root certificates for `cfg` (system roots are loaded for https only).
+pub fn client_options(cfg: &WebhookSinkConfig) -> Result<ClientOptions, SinkError> {
+    let mut opts = ClientOptions::new(Duration::from_secs_f64(cfg.timeout_s.clamp(0.001, 3600.0)));
+    opts.connect_timeout = Duration::from_secs_f64(cfg.connect_timeout_s.clamp(0.001, 3600.0));
+    if !cfg.url.to_ascii_lowercase().starts_with("https:") || cfg.tls_roots == WebhookTlsRoots::Webpki {
+        return Ok(opts);
+    }
+    let mut certs = match system_roots() {
+        Some((path, certs)) => {
+            tracing::debug!(roots = %path.display(), n = certs.len(), "webhook TLS: system roots");
+            certs
+        }
+        None if cfg.ca_file.is_none() => {
+            tracing::warn!("webhook TLS: no system CA bundle found; using the bundled webpki roots");
+            return Ok(opts);
+        }
+        None => Vec::new(),
+    };
+    if let Some(f) = &cfg.ca_file {
+        certs.extend(load_pem_roots(f).map_err(|r| InvalidKey::new("ca_file", r))?);
+    }
+    opts.roots = Some(Arc::new(certs));
+    Ok(opts)
+}
+
+/// The [`Delivery`] (client, headers, secret) a webhook config describes.
+pub fn delivery_for(cfg: &WebhookSinkConfig, url: &str) -> Result<Delivery, SinkError> {
+    parse_url(url).map_err(|r| InvalidKey::new("url", r))?;
+    Ok(Delivery::with_options(url, &client_options(cfg)?, resolve_headers(cfg)?, load_secret(cfg)?))
+}
+
+/// The sink: rate limit → render → persist (fsync) → hand to the engine.
 pub(crate) struct WebhookSink {
     name: String,
     url: String,
-    delivery: Delivery,
-    attempted: u64,
-    failed: u64,
-    last_error: Option<String>,
+    template: Option<Template>,
+    limiter: RateLimiter,
+    engine: Option<Engine>,
+    drain: Duration,
+    handled: u64,
 }
 
 impl WebhookSink {
-    pub fn new(cfg: &WebhookSinkConfig, _ctx: &SinkContext, name: &str) -> Result<Self, SinkError> {
-        parse_url(&cfg.url).map_err(|r| crate::events::InvalidKey::new("url", r))?;
-        let secret = match &cfg.secret_env {
-            Some(var) => match std::env::var_os(var) {
-                Some(v) if !v.is_empty() => Some(v.into_encoded_bytes()),
-                _ => return Err(SinkError::SecretMissing { var: var.clone() }),
-            },
+    pub fn new(cfg: &WebhookSinkConfig, ctx: &SinkContext, name: &str) -> Result<Self, SinkError> {
+        let delivery = delivery_for(cfg, &cfg.url)?;
+        let template = match &cfg.template {
+            Some(t) => Some(Template::load(t).map_err(|r| InvalidKey::new("template", r))?),
             None => None,
         };
-        let timeout = Duration::from_secs_f64(cfg.timeout_s.clamp(0.001, 3600.0));
-        let headers = cfg.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let dir = outbox_dir(cfg, &ctx.pipeline, name);
+        let (outbox, pending, recovery) = Outbox::open(&dir)?;
+        OutboxOpened { sink: name, dir: &dir, recovery: &recovery }.emit();
+        let health = ctx.ops.as_ref().map(|ops| HealthReport {
+            ops: ops.clone(),
+            degraded_depth: cfg.degraded_depth,
+            degraded_age_s: cfg.degraded_age_s,
+        });
+        let opts = EngineOptions {
+            retry: cfg.retry.clone(),
+            concurrency: cfg.concurrency.get(),
+            max_pending: cfg.max_pending,
+            health,
+        };
+        let engine = Engine::start(name, delivery, opts, outbox, pending)?;
         Ok(Self {
             name: name.to_owned(),
             url: redact_url(&cfg.url),
-            delivery: Delivery::new(&cfg.url, timeout, headers, secret),
-            attempted: 0,
-            failed: 0,
-            last_error: None,
+            template,
+            limiter: RateLimiter::new(cfg.rate_limit.as_ref()),
+            engine: Some(engine),
+            drain: Duration::from_secs_f64(cfg.drain_timeout_s.clamp(0.0, 86_400.0)),
+            handled: 0,
         })
     }
 }
@@ -104,39 +230,53 @@ impl WebhookSink {
 impl Sink for WebhookSink {
     fn handle(&mut self, msg: &SinkMsg) -> Result<(), SinkError> {
         let SinkMsg::Event(event) = msg else { return Ok(()) };
-        let req = self.delivery.prepare(event, SystemTime::now());
-        let t0 = Instant::now();
-        let result = self.delivery.post(&req);
-        self.attempted += 1;
-        let error = result.as_ref().err().map(|e| e.to_string());
-        WebhookAttempt {
-            sink: &self.name,
-            event_id: &req.event_id,
-            outcome: result.as_ref().map_or_else(|e| e.outcome(), |_| "ok"),
-            status: match &result {
-                Ok(code) | Err(DeliveryError::Status { code, .. }) => Some(*code),
-                Err(_) => None,
-            },
-            seconds: t0.elapsed().as_secs_f64(),
-            error: error.as_deref(),
+        if let Some(reason) = self.limiter.check(event) {
+            Suppressed { sink: &self.name, event_id: &event.event_id, stream: &event.stream, reason }.emit();
+            return Ok(());
         }
-        .emit();
-        if let Some(e) = error {
-            self.failed += 1;
-            self.last_error = Some(e);
-        }
-        Ok(())
+        let body = match &self.template {
+            Some(t) => t.render(event),
+            None => serde_json::to_string(&**event).expect("events serialise"),
+        };
+        self.handled += 1;
+        let entry = NewEntry {
+            event_id: event.event_id.clone(),
+            key: idempotency_key(event),
+            stream: event.stream.clone(),
+            body,
+        };
+        self.engine.as_ref().expect("engine runs until finish").submit(entry)
     }
 
     fn finish(&mut self) -> Result<(), SinkError> {
-        match self.last_error.take() {
-            Some(last) => Err(SinkError::Undelivered {
+        let Some(engine) = self.engine.take() else { return Ok(()) };
+        let sum = engine.finish(self.drain);
+        if sum.pending > 0 {
+            tracing::warn!(
+                sink = self.name,
+                pending = sum.pending,
+                "webhook: undelivered events stay in the outbox; they are sent at the next start \
+                 (or now with `refinevad alerts flush`)"
+            );
+        }
+        let failed = sum.dead + sum.pending as u64;
+        match (failed, sum.last_error) {
+            (0, _) => Ok(()),
+            (failed, last) => Err(SinkError::Undelivered {
                 url: self.url.clone(),
-                failed: self.failed,
-                attempted: self.attempted,
-                last,
+                failed,
+                attempted: self.handled.max(failed),
+                last: last.unwrap_or_else(|| "not attempted".into()),
             }),
-            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        // A sink dropped without finish (a failed start of another sink): stop at once.
+        if let Some(e) = self.engine.take() {
+            e.finish(Duration::ZERO);
         }
     }
 }
