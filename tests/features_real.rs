@@ -41,7 +41,7 @@ fn snippets_of(path: &std::path::Path, cfg: &FeaturesConfig) -> Vec<refinevad::s
 fn efficientnet_logits_of_real_photos_give_their_imagenet_class() {
     let cfg = FeaturesConfig::default();
     let shared = SharedModels::load(&cfg).expect("models installed by scripts/setup.sh");
-    let mut ex = Extractor::new(&cfg, &shared, Device::Cpu).unwrap();
+    let mut ex = Extractor::new(&cfg, &shared, Device::Cpu, 0).unwrap();
     // Same classes the ONNX export checks against torch (scripts/export_models.py).
     for (file, class) in [("orange.jpg", 950), ("baboon.jpg", 372), ("squirrel_cls.jpg", 335)] {
         let snippets = snippets_of(&sample(file), &cfg);
@@ -65,4 +65,59 @@ fn frame_ranges_tile_the_video_exactly() {
     assert_eq!(next, 795);
     assert_eq!(snippets[49].frame_end - snippets[49].frame_start, 795 - 49 * 16);
     assert!(snippets.windows(2).all(|w| w[0].pts_ns < w[1].pts_ns), "pts kept and increasing");
+}
+
+/// Runs the front half (sources → segmenter → feature pool) in-process and returns each
+/// stream's vectors by segment index.
+fn front_features(cfg: &refinevad::config::PipelineConfig, files: &[(&str, std::path::PathBuf)]) -> std::collections::BTreeMap<(String, usize), Vec<f32>> {
+    use refinevad::features::FeatureMsg;
+    use refinevad::runtime::front::build_front;
+    use refinevad::runtime::{run_stages, Cancel};
+    let sources = files.iter().map(|(id, p)| SourceConfig { id: id.to_string(), uri: p.display().to_string(), live: None }).collect();
+    let cancel = Cancel::default();
+    let mut front = build_front(cfg, sources, &cancel).unwrap();
+    let rx = front.features.clone();
+    drop(front.features);
+    let out = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let out2 = out.clone();
+    front.stages.add("collect", move || {
+        for m in rx.iter() {
+            if let FeatureMsg::Segment(s) = m {
+                out2.lock().unwrap().insert((s.stream.to_string(), s.index), s.vector);
+            }
+        }
+        Ok(())
+    });
+    let outcome = run_stages(front.stages, cancel, std::time::Duration::from_secs(10));
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let m = std::mem::take(&mut *out.lock().unwrap());
+    m
+}
+
+
+#[test]
+fn two_worker_pools_share_the_work_and_give_the_same_features() {
+    use refinevad::telemetry::registry;
+    let files = [("v1", sample("vtest.avi")), ("v2", sample("box.mp4"))];
+    let one = front_features(&refinevad::config::PipelineConfig::default_named("one"), &files);
+    let mut cfg = refinevad::config::PipelineConfig::default_named("two");
+    cfg.features.devices = vec![Device::Cpu, Device::Cpu];
+    cfg.features.batch = std::num::NonZeroUsize::new(2).unwrap();
+    let before: Vec<u64> = ["cpu#0", "cpu#1"]
+        .iter()
+        .map(|w| registry().counter_value("refinevad_snippets_inferred_total", &[("stage", "features"), ("worker", w)]))
+        .collect();
+    let two = front_features(&cfg, &files);
+    let after: Vec<u64> = ["cpu#0", "cpu#1"]
+        .iter()
+        .map(|w| registry().counter_value("refinevad_snippets_inferred_total", &[("stage", "features"), ("worker", w)]))
+        .collect();
+    assert!(after[0] > before[0] && after[1] > before[1], "both workers got work: {before:?} → {after:?}");
+    assert_eq!(one.len(), 50 + 29);
+    assert_eq!(one.keys().collect::<Vec<_>>(), two.keys().collect::<Vec<_>>(), "every segment of every stream, once");
+    for (k, a) in &one {
+        let b = &two[k];
+        let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(d < 1e-4, "{k:?}: features depend on batching by {d}");
+    }
 }

@@ -94,7 +94,7 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let mut ratios = Vec::new();
     let counts: Vec<usize> = if args.copies > 1 { vec![1, args.copies] } else { vec![1] };
     let shared = SharedModels::load(&cfg.features)?;
-    let mut ex = Extractor::new(&cfg.features, &shared, cfg.features.devices[0])?;
+    let mut ex = Extractor::new(&cfg.features, &shared, cfg.features.devices[0], 0)?;
     let tmp = tempfile_dir()?;
     for &n in &counts {
         let mk = |name: &str, u: Usage, rss: Option<f64>| measurement(name, n, u, frames, per_copy_snippets, duration_s, rss);

@@ -62,7 +62,8 @@ impl SharedModels {
 
 pub struct Extractor {
     device: Device,
-    device_name: String,
+    /// `device#k`: the k-th worker on this device (metric label).
+    worker: String,
     image: Option<Session>,
     clip: Option<Session>,
     caption_table: Option<Arc<Vec<f32>>>,
@@ -71,7 +72,8 @@ pub struct Extractor {
 }
 
 impl Extractor {
-    pub fn new(cfg: &FeaturesConfig, shared: &SharedModels, device: Device) -> Result<Self, FeatureError> {
+    /// `slot` numbers the workers of one device (`cpu#0`, `cpu#1`, …) in metrics.
+    pub fn new(cfg: &FeaturesConfig, shared: &SharedModels, device: Device, slot: usize) -> Result<Self, FeatureError> {
         let env = models::environment(cfg, &shared.dir)?;
         let mk = |name: &str| {
             models::session(&env, &shared.dir.join(name), device, cfg.intra_threads, cfg.tensorrt_cache.as_deref(), "features")
@@ -80,7 +82,7 @@ impl Extractor {
         let clip = cfg.clip.enabled.then(|| mk("mc3_18.onnx")).transpose()?;
         Ok(Self {
             device,
-            device_name: device.to_string(),
+            worker: format!("{device}#{slot}"),
             image,
             clip,
             caption_table: shared.caption_table.clone(),
@@ -91,6 +93,10 @@ impl Extractor {
 
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    pub fn worker(&self) -> &str {
+        &self.worker
     }
 
     /// Mean ImageNet logits of each snippet's image frames (for checks and captions).
@@ -132,7 +138,7 @@ impl Extractor {
                 o.extend_from_slice(&feats[b * CLIP_WIDTH..(b + 1) * CLIP_WIDTH]);
             }
         }
-        BatchInferred { stage: "features", device: &self.device_name, snippets: batch.len(), seconds: t0.elapsed().as_secs_f64() }.emit();
+        BatchInferred { stage: "features", worker: &self.worker, snippets: batch.len(), seconds: t0.elapsed().as_secs_f64() }.emit();
         Ok(out)
     }
 }

@@ -24,9 +24,12 @@ pub fn spawn_pool(
 ) -> Result<(Vec<JoinHandle<()>>, SharedModels), FeatureError> {
     let shared = SharedModels::load(cfg)?;
     let mut extractors = Vec::new();
+    let mut slots = std::collections::HashMap::new();
     for device in &cfg.devices {
         for _ in 0..cfg.workers_per_device.get() {
-            extractors.push(Extractor::new(cfg, &shared, *device)?);
+            let slot = slots.entry(*device).or_insert(0usize);
+            extractors.push(Extractor::new(cfg, &shared, *device, *slot)?);
+            *slot += 1;
         }
     }
     let max_batch = cfg.batch.get();
@@ -37,7 +40,7 @@ pub fn spawn_pool(
         .map(|(i, ex)| {
             let (input, output) = (input.clone(), output.clone());
             std::thread::Builder::new()
-                .name(format!("features-{}-{i}", ex.device()))
+                .name(format!("features-{}-{i}", ex.worker()))
                 .spawn(move || worker(ex, input, output, max_batch, max_wait))
                 .expect("spawn feature worker")
         })
@@ -46,7 +49,7 @@ pub fn spawn_pool(
 }
 
 fn worker(mut ex: Extractor, input: Rx<SegmentMsg>, output: Tx<FeatureMsg>, max_batch: usize, max_wait: Duration) {
-    let _span = tracing::info_span!("features", device = %ex.device()).entered();
+    let _span = tracing::info_span!("features", worker = %ex.worker()).entered();
     let mut batch: Vec<Snippet> = Vec::with_capacity(max_batch);
     while let Ok(first) = input.recv() {
         let mut open = forward_or_collect(first, &mut batch, &output);

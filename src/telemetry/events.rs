@@ -84,17 +84,19 @@ impl ItemsDropped<'_> {
 /// One inference batch ran.
 pub struct BatchInferred<'a> {
     pub stage: &'a str,
-    pub device: &'a str,
+    /// `device#k` of the worker that ran the batch.
+    pub worker: &'a str,
     pub snippets: usize,
     pub seconds: f64,
 }
 
 impl BatchInferred<'_> {
     pub fn emit(&self) {
-        let labels = [("stage", self.stage), ("device", self.device)];
+        let labels = [("stage", self.stage), ("worker", self.worker)];
         registry().histogram("refinevad_inference_seconds", &labels).observe(self.seconds);
+        registry().histogram("refinevad_batch_size", &labels).observe(self.snippets as f64);
         registry().counter("refinevad_snippets_inferred_total", &labels).fetch_add(self.snippets as u64, Ordering::Relaxed);
-        tracing::debug!(stage = self.stage, device = self.device, batch = self.snippets, ms = self.seconds * 1e3, "batch inferred");
+        tracing::debug!(stage = self.stage, worker = self.worker, batch = self.snippets, ms = self.seconds * 1e3, "batch inferred");
     }
 }
 
