@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the bundled default: installs what is needed (idempotent, cached),
-# then extracts RefineVAD input features from the sample surveillance clip vtest.avi.
+# The main job on the bundled default: installs what is needed (idempotent, cached), then
+# runs pipelines/demo.yaml — the default RefineVAD head on four clips of the campus camera
+# (vtest.avi), three with injected anomalies — printing events as they happen.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 echo
-./target/release/refinevad check pipelines/extract.yaml --models
-./target/release/refinevad extract --pipeline pipelines/extract.yaml --out out/features data/samples/vtest.avi
+./target/release/refinevad check pipelines/demo.yaml --models
+./target/release/refinevad run pipelines/demo.yaml
 echo
-echo "features: out/features/vtest.npy (float32 [T, D]); layout and provenance: out/features/vtest.json"
+echo "outputs in out/demo/: <clip>.scores.csv (per-segment scores and category probabilities),"
+echo "<clip>.events.json, <clip>.png (score timeline, ground truth shaded), events.jsonl"

@@ -40,7 +40,7 @@ variation (lighting drift, noise, jitter) in every video and injected, randomise
 
 | split | videos | footage | seed | use |
 |---|---|---|---|---|
-| train | 200 (50 % abnormal) | first 60 % of every source clip | 1 | training, video-level labels only |
+| train | 240 (50 % abnormal) | first 60 % of every source clip | 1 | training, video-level labels only |
 | validation | 40 | first 60 % (other draws) | 3 | checkpoint and recipe selection |
 | test (held out) | 80 | **last 40 %** of every source clip, never trained on | 2 | the figures below |
 
@@ -50,9 +50,9 @@ Weak supervision (video-level labels + category only), top-k MIL BCE (k = ⌊T/{
 {tr['lambda_smooth']}·Gaussian smoothing + {tr['lambda_cat']}·category BCE, AdamW lr {tr['lr']}, weight decay
 {tr['weight_decay']}, {tr['warmup_steps']} warm-up steps + cosine, batches of {tr['batch_size']} (half normal,
 half abnormal), random crops of ≤ {tr['max_len']} segments, seed {tr['seed']}, {tr.get('steps') or tr.get('epochs')}
-{'steps' if tr.get('steps') else 'epochs'}. The seed and length were chosen on the validation split among seeds 0–2 ×
-400/800 steps (validation AUC 84.0–88.1; top-k divisor 8 was also tried and was not better). Architecture and the
-choices the paper leaves open: `docs/model.md`.
+{'steps' if tr.get('steps') else 'epochs'}. Seed and length were chosen on the validation split of an earlier
+build of the corpus (seeds 0–2 × 400/800 steps gave validation AUC 84.0–88.1; a top-k divisor of 8 was not
+better). Architecture and the choices the paper leaves open: `docs/model.md`.
 
 ## Held-out metrics (measured)
 

@@ -102,30 +102,7 @@ pub fn plot_scores(
 
 /// Encodes the canvas as an 8-bit palette PNG.
 fn encode_png(px: &[u8]) -> Vec<u8> {
-    let mut raw = Vec::with_capacity((WIDTH + 1) * HEIGHT);
-    for row in px.chunks(WIDTH) {
-        raw.push(0); // filter: none
-        raw.extend_from_slice(row);
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&(WIDTH as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(HEIGHT as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[8, 3, 0, 0, 0]); // depth 8, palette, deflate, adaptive, no interlace
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"PLTE", &PALETTE.concat());
-    chunk(&mut out, b"IDAT", &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 6));
-    chunk(&mut out, b"IEND", &[]);
-    out
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32fast::hash(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
+    crate::io::png::encode_palette(WIDTH, HEIGHT, px, &PALETTE.concat())
 }
 
 #[cfg(test)]

@@ -1,65 +1,10 @@
-//! A minimal RGB PNG writer for stills (zlib via `miniz_oxide`, CRC via `crc32fast`).
-//! Rows use the Paeth filter, which suits photographic frames best.
+//! PNG stills of synthetic videos (encoder in `crate::io::png`).
 use std::path::Path;
 
 use super::SynthError;
 
-/// Encodes packed RGB as PNG bytes.
-pub fn encode_rgb(w: usize, h: usize, rgb: &[u8]) -> Vec<u8> {
-    let row = w * 3;
-    let mut raw = Vec::with_capacity((row + 1) * h);
-    for y in 0..h {
-        raw.push(4); // Paeth
-        for x in 0..row {
-            let cur = rgb[y * row + x] as i16;
-            let a = if x >= 3 { rgb[y * row + x - 3] as i16 } else { 0 };
-            let b = if y > 0 { rgb[(y - 1) * row + x] as i16 } else { 0 };
-            let c = if x >= 3 && y > 0 { rgb[(y - 1) * row + x - 3] as i16 } else { 0 };
-            let p = a + b - c;
-            let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
-            let pred = if pa <= pb && pa <= pc {
-                a
-            } else if pb <= pc {
-                b
-            } else {
-                c
-            };
-            raw.push((cur - pred) as u8);
-        }
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&(w as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(h as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 9));
-    chunk(&mut out, b"IEND", &[]);
-    out
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32fast::hash(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
 /// Writes a PNG atomically.
 pub fn write_png(path: &Path, w: usize, h: usize, rgb: &[u8]) -> Result<(), SynthError> {
-    crate::io::atomic::write_atomic(path, &encode_rgb(w, h, rgb))
+    crate::io::atomic::write_atomic(path, &crate::io::png::encode_rgb(w, h, rgb))
         .map_err(|e| SynthError::Io { path: path.to_owned(), source: e })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn png_has_signature_and_chunks() {
-        let png = super::encode_rgb(2, 2, &[255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9]);
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert_eq!(&png[12..16], b"IHDR");
-        assert_eq!(&png[png.len() - 8..png.len() - 4], b"IEND");
-    }
 }
