@@ -151,7 +151,11 @@ fn normalise_key(p: &Path) -> String {
             _ => None,
         })
         .collect();
-    if parts.is_empty() { "_".into() } else { parts.join("/") }
+    if parts.is_empty() {
+        "_".into()
+    } else {
+        parts.join("/")
+    }
 }
 
 fn file_name(r: &str) -> String {
@@ -195,9 +199,11 @@ fn finish(found: Vec<(String, String)>) -> Vec<BatchInput> {
             let meta = (!source.contains("://")).then(|| std::fs::metadata(&source).ok()).flatten();
             BatchInput {
                 size: meta.as_ref().map(|m| m.len()),
-                mtime_ns: meta.as_ref().and_then(|m| m.modified().ok()).map(|t| match t.duration_since(std::time::UNIX_EPOCH) {
-                    Ok(d) => d.as_nanos() as i128,
-                    Err(e) => -(e.duration().as_nanos() as i128),
+                mtime_ns: meta.as_ref().and_then(|m| m.modified().ok()).map(|t| {
+                    match t.duration_since(std::time::UNIX_EPOCH) {
+                        Ok(d) => d.as_nanos() as i128,
+                        Err(e) => -(e.duration().as_nanos() as i128),
+                    }
                 }),
                 key,
                 id,
