@@ -14,7 +14,7 @@ use refinevad::source::{run_source, SourceConfig, SourceMsg};
 /// Decodes a file through the real source stage and returns its snippets.
 fn snippets_of(path: &std::path::Path, cfg: &FeaturesConfig) -> Vec<refinevad::segment::Snippet> {
     let (tx, rx) = bounded::<SourceMsg>("t", &ChannelConfig::default());
-    let src = SourceConfig { id: "t".into(), uri: path.display().to_string(), live: None };
+    let src = SourceConfig::new("t", path.display().to_string());
     let stream: Arc<str> = "t".into();
     let h = std::thread::spawn(move || {
         let n = run_source(&src, &stream, (IMAGE_SIDE, IMAGE_SIDE), &tx, &AtomicBool::new(false)).unwrap();
@@ -73,7 +73,7 @@ fn front_features(cfg: &refinevad::config::PipelineConfig, files: &[(&str, std::
     use refinevad::features::FeatureMsg;
     use refinevad::runtime::front::build_front;
     use refinevad::runtime::{run_stages, Cancel};
-    let sources = files.iter().map(|(id, p)| SourceConfig { id: id.to_string(), uri: p.display().to_string(), live: None }).collect();
+    let sources = files.iter().map(|(id, p)| SourceConfig::new(id.to_string(), p.display().to_string())).collect();
     let cancel = Cancel::default();
     let mut front = build_front(cfg, sources, &cancel).unwrap();
     let rx = front.features.clone();
@@ -120,4 +120,17 @@ fn two_worker_pools_share_the_work_and_give_the_same_features() {
         let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
         assert!(d < 1e-4, "{k:?}: features depend on batching by {d}");
     }
+}
+
+#[test]
+fn a_source_that_never_delivers_a_frame_fails_as_stalled() {
+    // A UDP source nobody sends to: no frame, no EOS, no error — only the watchdog ends it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let src = SourceConfig { stall_timeout_s: Some(1.5), live: Some(false), ..SourceConfig::new("udp", format!("udp://127.0.0.1:{port}")) };
+    let (tx, _rx) = bounded::<SourceMsg>("t", &ChannelConfig::default());
+    let t0 = std::time::Instant::now();
+    let err = run_source(&src, &"udp".into(), (IMAGE_SIDE, IMAGE_SIDE), &tx, &AtomicBool::new(false)).unwrap_err();
+    assert_eq!(err.kind(), "stalled", "{err}");
+    assert!(err.to_string().contains("stalled: no frame"), "{err}");
+    assert!(t0.elapsed().as_secs_f64() < 10.0);
 }

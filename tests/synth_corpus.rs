@@ -41,7 +41,7 @@ fn args(out: &Path) -> SynthArgs {
 
 /// Decodes a file at `size` into packed RGB frames with the project's source stage.
 fn decode(path: &Path, size: (u32, u32)) -> Vec<Vec<u8>> {
-    let cfg = SourceConfig { id: "t".into(), uri: path.to_string_lossy().into_owned(), live: Some(false) };
+    let cfg = SourceConfig { live: Some(false), ..SourceConfig::new("t", path.to_string_lossy().into_owned()) };
     let (tx, rx) = bounded::<SourceMsg>("t", &ChannelConfig::default());
     let cancel = AtomicBool::new(false);
     let stream: Arc<str> = Arc::from("t");

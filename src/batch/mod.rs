@@ -354,9 +354,8 @@ fn run_todo(
     let sources = todo
         .iter()
         .map(|i| SourceConfig {
-            id: i.id.clone(),
-            uri: i.source.clone(),
             live: if i.source.contains("://") { None } else { Some(false) },
+            ..SourceConfig::new(i.id.clone(), i.source.clone())
         })
         .collect();
     let Front { mut stages, features: feats_rx, models } = build_front(cfg, sources, &cancel)?;

@@ -190,7 +190,7 @@ fn measurement(name: &str, streams: usize, u: Usage, frames: u64, snippets: u64,
 
 fn decode_snippets(video: &Path, cfg: &PipelineConfig) -> Result<(u64, f64, Vec<Snippet>), BenchError> {
     let (tx, rx) = bounded::<SourceMsg>("bench", &ChannelConfig::default());
-    let src = SourceConfig { id: "bench".into(), uri: video.display().to_string(), live: None };
+    let src = SourceConfig::new("bench", video.display().to_string());
     let stream: Arc<str> = "bench".into();
     let h = std::thread::spawn(move || run_source(&src, &stream, (IMAGE_SIDE, IMAGE_SIDE), &tx, &AtomicBool::new(false)));
     let mut seg = Segmenter::new(cfg.segmenter.clone(), cfg.features.needs());
@@ -233,7 +233,7 @@ fn source_only(video: &Path, n: usize) -> Result<Usage, BenchError> {
     let t0 = std::time::Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|i| {
-            let src = SourceConfig { id: format!("s{i}"), uri: video.display().to_string(), live: None };
+            let src = SourceConfig::new(format!("s{i}"), video.display().to_string());
             std::thread::spawn(move || {
                 let (tx, rx) = bounded::<SourceMsg>("bench", &ChannelConfig::default());
                 let drain = std::thread::spawn(move || rx.iter().count());

@@ -47,7 +47,7 @@ pub fn extract(cfg: &PipelineConfig, inputs: &[Input], out_dir: &std::path::Path
     let t0 = Instant::now();
     std::fs::create_dir_all(out_dir).map_err(|e| ExtractError::OutDir { path: out_dir.into(), reason: e.to_string() })?;
     let cancel = Cancel::default();
-    let sources = inputs.iter().map(|i| SourceConfig { id: i.id.clone(), uri: i.uri.clone(), live: None }).collect();
+    let sources = inputs.iter().map(|i| SourceConfig::new(i.id.clone(), i.uri.clone())).collect();
     let Front { mut stages, features: feats_rx, models: shared } = build_front(cfg, sources, &cancel)?;
     let writer = writer::FeatureWriter {
         out_dir: out_dir.into(),

@@ -25,6 +25,8 @@ pub enum SourceError {
     Truncated { input: String, decoded_s: f64, declared_s: f64 },
     #[error("{input}: truncated: the file has {size} bytes but its header declares {declared}")]
     TruncatedFile { input: String, size: u64, declared: u64 },
+    #[error("{input}: stalled: no frame, end or error for {seconds:.0} s (damaged file or dead stream)")]
+    Stalled { input: String, seconds: f64 },
     #[error("{input}: could not build the GStreamer pipeline: {detail}")]
     Pipeline { input: String, detail: String },
     #[error("{input}: stopped before the end")]
@@ -47,6 +49,7 @@ impl SourceError {
             SourceError::Decode { .. } => "decode",
             SourceError::NoFrames { .. } => "no_frames",
             SourceError::Truncated { .. } | SourceError::TruncatedFile { .. } => "truncated",
+            SourceError::Stalled { .. } => "stalled",
             SourceError::Pipeline { .. } => "pipeline",
             SourceError::Cancelled { .. } => "cancelled",
             SourceError::BadPath { .. } => "bad_path",

@@ -137,6 +137,10 @@ pub fn run_source(
 
     let mut frames = 0u64;
     let mut started = false;
+    // Watchdog: a demuxer can wait forever on a damaged file (e.g. an MP4 cut before its
+    // index) without an error or EOS; no frame for this long fails the stream.
+    let stall = std::time::Duration::from_secs_f64(cfg.stall_timeout_s());
+    let mut last_progress = std::time::Instant::now();
     let mut declared_ns: Option<u64> = None;
     let mut covered_ns = 0u64;
     loop {
@@ -151,8 +155,12 @@ pub fn run_source(
             if sink.is_eos() {
                 break;
             }
+            if last_progress.elapsed() > stall {
+                return Err(SourceError::Stalled { input, seconds: stall.as_secs_f64() });
+            }
             continue;
         };
+        last_progress = std::time::Instant::now();
         let caps = sample.caps().ok_or_else(|| pe("sample without caps".into()))?;
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| pe(e.to_string()))?;
         if !started {

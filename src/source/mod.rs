@@ -22,9 +22,22 @@ pub struct SourceConfig {
     /// true for network URIs and false for files.
     #[serde(default)]
     pub live: Option<bool>,
+    /// Seconds without a frame (and without end or error) after which the stream is
+    /// declared stalled and fails (default 20).
+    #[serde(default)]
+    pub stall_timeout_s: Option<f64>,
 }
 
 impl SourceConfig {
+    /// A source with default settings.
+    pub fn new(id: impl Into<String>, uri: impl Into<String>) -> Self {
+        Self { id: id.into(), uri: uri.into(), live: None, stall_timeout_s: None }
+    }
+
+    pub fn stall_timeout_s(&self) -> f64 {
+        self.stall_timeout_s.unwrap_or(20.0)
+    }
+
     pub fn is_live(&self) -> bool {
         self.live.unwrap_or_else(|| {
             let u = self.uri.to_ascii_lowercase();
@@ -63,7 +76,7 @@ mod tests {
 
     #[test]
     fn liveness_defaults_from_scheme() {
-        let s = |uri: &str| SourceConfig { id: "a".into(), uri: uri.into(), live: None };
+        let s = |uri: &str| SourceConfig::new("a", uri);
         assert!(s("rtsp://cam/1").is_live());
         assert!(!s("/data/x.mp4").is_live());
         assert!(!s("file:///data/x.mp4").is_live());

@@ -93,7 +93,7 @@ impl Clip {
 /// Decodes `file` at `size`, keeping frames whose time falls in `keep` (seconds, with
 /// one frame of margin either side). Returns the clip and its info.
 pub fn decode(file: &str, size: (u32, u32), keep: Option<(f64, f64)>) -> Result<(Clip, ClipInfo), SynthError> {
-    let cfg = SourceConfig { id: "synth".into(), uri: file.to_owned(), live: Some(false) };
+    let cfg = SourceConfig { live: Some(false), ..SourceConfig::new("synth", file.to_owned()) };
     let stream: Arc<str> = Arc::from("synth");
     let (tx, rx) = bounded::<SourceMsg>("synth_footage", &ChannelConfig::default());
     let cancel = Arc::new(AtomicBool::new(false));
