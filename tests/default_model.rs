@@ -82,25 +82,23 @@ fn demo_pipeline_finds_the_injected_anomalies() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("OPENED"), "stdout sink prints events as they open: {t}");
     let ann = refinevad::dataset::Annotations::load(&demo).unwrap();
-    let (mut anomalous, mut right_category) = (0, 0);
+    let (mut anomalous, mut found) = (0, 0);
     for (name, a) in ann.iter() {
         assert!(out.path().join(format!("{name}.scores.csv")).is_file());
         assert!(out.path().join(format!("{name}.png")).is_file());
         let evs = events(out.path(), name);
-        let Some(cat) = &a.category else { continue };
+        let Some(cat) = &a.category else {
+            assert!(evs.is_empty(), "{name}: the normal clip raised {evs:?}");
+            continue;
+        };
         anomalous += 1;
-        let overlapping: Vec<_> = evs
-            .iter()
-            .filter(|e| {
-                let (s, en) = (e["start"]["frame"].as_u64().unwrap(), e["end"]["frame"].as_u64().unwrap());
-                a.intervals.iter().any(|&(gs, ge)| s < ge && gs < en)
-            })
-            .collect();
-        assert!(!overlapping.is_empty(), "{name}: no event overlaps the ground truth {:?}: {evs:?}", a.intervals);
-        right_category += overlapping.iter().any(|e| e["category"] == cat.as_str()) as usize;
+        found += evs.iter().any(|e| {
+            let (s, en) = (e["start"]["frame"].as_u64().unwrap(), e["end"]["frame"].as_u64().unwrap());
+            a.intervals.iter().any(|&(gs, ge)| s < ge && gs < en) && e["category"] == cat.as_str()
+        }) as usize;
     }
     assert_eq!(anomalous, 3);
-    // The held-out category accuracy of the default head is 70 % (docs/model-card.md):
-    // most, not necessarily all, demo anomalies get the right category.
-    assert!(right_category >= 2, "only {right_category} of {anomalous} anomalies got the right category");
+    // The default head's held-out figures (docs/model-card.md: AUC ≈ 80, category accuracy
+    // ≈ 78 %) mean most — not necessarily all — demo anomalies are found and named.
+    assert!(found >= 2, "only {found} of {anomalous} anomalies got an overlapping event of the right category");
 }
