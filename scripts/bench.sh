@@ -13,4 +13,4 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import cv2, onnxrunti
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q opencv-python-headless numpy "$CACHE"/wheels/onnxruntime-1.31.1-*.whl
 fi
-REFINEVAD_BENCH_PYTHON="$VENV/bin/python" exec ./target/release/refinevad bench "$@"
+REFINEVAD_BENCH_PYTHON="$VENV/bin/python" exec "${CARGO_TARGET_DIR:-target}/release/refinevad" bench "$@"

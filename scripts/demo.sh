@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
 echo
-./target/release/refinevad check pipelines/demo.yaml --models
-./target/release/refinevad run pipelines/demo.yaml
+"${CARGO_TARGET_DIR:-target}/release/refinevad" check pipelines/demo.yaml --models
+"${CARGO_TARGET_DIR:-target}/release/refinevad" run pipelines/demo.yaml
 echo
 echo "outputs in out/demo/: <clip>.scores.csv (per-segment scores and category probabilities),"
 echo "<clip>.events.json, <clip>.png (score timeline, ground truth shaded), events.jsonl"

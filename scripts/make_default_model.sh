@@ -13,7 +13,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-BIN=${BIN:-./target/release/refinevad}
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/refinevad}
 WORK=${WORK:-data/default-model}
 N_TRAIN=${N_TRAIN:-240}
 N_TEST=${N_TEST:-80}

@@ -130,7 +130,7 @@ fi
 if [ "${SETUP_SKIP_BUILD:-0}" != 1 ] && [ ! -f "$DATA/demo/annotations.txt" ]; then
   step "demo: synthesising data/demo (4 clips)"
   rm -rf "$DATA/demo.tmp"
-  "$ROOT/target/release/refinevad" synth --out "$DATA/demo.tmp" --videos 4 --abnormal-fraction 0.75 \
+  "${CARGO_TARGET_DIR:-$ROOT/target}/release/refinevad" synth --out "$DATA/demo.tmp" --videos 4 --abnormal-fraction 0.75 \
     --categories Fire,Intrusion,VideoFault --footage "$DATA/samples/vtest.avi" --seconds 31..31 \
     --span-range 0.6..1 --seed 11 --prefix demo
   rm -rf "$DATA/demo" && mv "$DATA/demo.tmp" "$DATA/demo"
