@@ -112,6 +112,9 @@ pub fn session(
     let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let serr = |e: ort::Error| FeatureError::Session { model: name.clone(), reason: e.to_string() };
     let mut builder = Session::builder(env).map_err(serr)?;
+    // Idle intra-op threads would spin between batches, burning the CPU the decoders
+    // share with inference; on few cores that costs more than the wake-up latency.
+    builder = builder.with_intra_op_spinning(false).map_err(|e| serr(ort::Error::<()>::from(e)))?;
     if intra_threads > 0 {
         builder = builder.with_intra_threads(intra_threads).map_err(|e| serr(ort::Error::<()>::from(e)))?;
     }
