@@ -180,10 +180,14 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             }
             let mut report = extract::extract(&cfg, &inputs, &args.out).context("extract")?;
             report.listing_errors = listing_errors;
-            let ok: Vec<_> = report.outcomes.iter().filter_map(|o| match o {
-                StreamOutcome::Written { segments, .. } => Some(*segments),
-                _ => None,
-            }).collect();
+            let ok: Vec<_> = report
+                .outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    StreamOutcome::Written { segments, .. } => Some(*segments),
+                    _ => None,
+                })
+                .collect();
             let failures = report.failures();
             println!(
                 "extracted {} of {} input(s): {} segments of D={} in {:.1}s → {}",

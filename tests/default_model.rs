@@ -21,10 +21,31 @@ fn heldout() -> PathBuf {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().unwrap();
-    let o = run(&["synth", "--out", d, "--videos", "80", "--seconds", "10..30", "--span-range", "0.6..1", "--seed", "2", "--prefix", "test"]);
+    let o = run(&[
+        "synth",
+        "--out",
+        d,
+        "--videos",
+        "80",
+        "--seconds",
+        "10..30",
+        "--span-range",
+        "0.6..1",
+        "--seed",
+        "2",
+        "--prefix",
+        "test",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let feats = dir.join("features");
-    let o = run(&["extract", "--pipeline", "pipelines/extract.yaml", "--out", feats.to_str().unwrap(), &format!("{d}/videos")]);
+    let o = run(&[
+        "extract",
+        "--pipeline",
+        "pipelines/extract.yaml",
+        "--out",
+        feats.to_str().unwrap(),
+        &format!("{d}/videos"),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     std::fs::copy(dir.join("annotations.txt"), feats.join("annotations.txt")).unwrap();
     std::fs::write(&stamp, key).unwrap();
@@ -74,7 +95,9 @@ fn demo_pipeline_finds_the_injected_anomalies() {
     let demo = root().join("data/demo/annotations.txt");
     assert!(demo.is_file(), "data/demo is made by scripts/setup.sh");
     let out = tempfile::tempdir().unwrap();
-    let yaml = std::fs::read_to_string(root().join("pipelines/demo.yaml")).unwrap().replace("out/demo", out.path().to_str().unwrap());
+    let yaml = std::fs::read_to_string(root().join("pipelines/demo.yaml"))
+        .unwrap()
+        .replace("out/demo", out.path().to_str().unwrap());
     let p = out.path().join("demo.yaml");
     std::fs::write(&p, yaml).unwrap();
     let o = run(&["run", p.to_str().unwrap()]);

@@ -126,7 +126,10 @@ fn config_errors_exit_2_with_file_key_and_cause() {
     for (yaml, want) in cases {
         let p = d.path().join("p.yaml");
         std::fs::write(&p, yaml).unwrap();
-        for args in [vec!["check", p.to_str().unwrap()], vec!["extract", "--pipeline", p.to_str().unwrap(), "--out", "/tmp/x", clip.to_str().unwrap()]] {
+        for args in [
+            vec!["check", p.to_str().unwrap()],
+            vec!["extract", "--pipeline", p.to_str().unwrap(), "--out", "/tmp/x", clip.to_str().unwrap()],
+        ] {
             let o = run(&args);
             let t = text(&o);
             assert_eq!(o.status.code(), Some(2), "{yaml}: {t}");
@@ -145,12 +148,20 @@ fn missing_or_corrupt_model_and_unavailable_gpu_stop_before_decoding() {
     for f in ["manifest.json", "soft_caption_table.npy"] {
         std::fs::copy(root().join("models").join(f), models.join(f)).unwrap();
     }
-    let o = bin().env("REFINEVAD_MODELS_DIR", &models).args(["extract", "--out", "/tmp/x", clip.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .env("REFINEVAD_MODELS_DIR", &models)
+        .args(["extract", "--out", "/tmp/x", clip.to_str().unwrap()])
+        .output()
+        .unwrap();
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("efficientnet_lite0.onnx: missing model file"), "{t}");
     std::fs::write(models.join("efficientnet_lite0.onnx"), b"garbage").unwrap();
-    let o = bin().env("REFINEVAD_MODELS_DIR", &models).args(["extract", "--out", "/tmp/x", clip.to_str().unwrap()]).output().unwrap();
+    let o = bin()
+        .env("REFINEVAD_MODELS_DIR", &models)
+        .args(["extract", "--out", "/tmp/x", clip.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(text(&o).contains("checksum mismatch"), "{}", text(&o));
 
     let p = d.path().join("gpu.yaml");

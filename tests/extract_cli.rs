@@ -88,7 +88,8 @@ fn pipeline_file_settings_change_the_layout() {
     let clip = dir.path().join("c.mp4");
     make_clip(&clip, 20, 160, 120, 10);
     let out = dir.path().join("o");
-    let o = run(&["extract", "--pipeline", p.to_str().unwrap(), "--out", out.to_str().unwrap(), clip.to_str().unwrap()]);
+    let o =
+        run(&["extract", "--pipeline", p.to_str().unwrap(), "--out", out.to_str().unwrap(), clip.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let m = meta(&out, "c");
     assert_eq!(m.layout.describe(), "efficientnet_lite0:1280+motion:50");

@@ -8,7 +8,7 @@ use common::*;
 use refinevad::features::extractor::{Extractor, SharedModels};
 use refinevad::features::{Device, FeaturesConfig, IMAGE_SIDE};
 use refinevad::runtime::channel::{bounded, ChannelConfig};
-use refinevad::segment::{Segmenter, SegmentMsg, SegmenterConfig};
+use refinevad::segment::{SegmentMsg, Segmenter, SegmenterConfig};
 use refinevad::source::{run_source, SourceConfig, SourceMsg};
 
 /// Decodes a file through the real source stage and returns its snippets.
@@ -69,7 +69,10 @@ fn frame_ranges_tile_the_video_exactly() {
 
 /// Runs the front half (sources → segmenter → feature pool) in-process and returns each
 /// stream's vectors by segment index.
-fn front_features(cfg: &refinevad::config::PipelineConfig, files: &[(&str, std::path::PathBuf)]) -> std::collections::BTreeMap<(String, usize), Vec<f32>> {
+fn front_features(
+    cfg: &refinevad::config::PipelineConfig,
+    files: &[(&str, std::path::PathBuf)],
+) -> std::collections::BTreeMap<(String, usize), Vec<f32>> {
     use refinevad::features::FeatureMsg;
     use refinevad::runtime::front::build_front;
     use refinevad::runtime::{run_stages, Cancel};
@@ -93,7 +96,6 @@ fn front_features(cfg: &refinevad::config::PipelineConfig, files: &[(&str, std::
     let m = std::mem::take(&mut *out.lock().unwrap());
     m
 }
-
 
 #[test]
 fn two_worker_pools_share_the_work_and_give_the_same_features() {
@@ -126,7 +128,11 @@ fn two_worker_pools_share_the_work_and_give_the_same_features() {
 fn a_source_that_never_delivers_a_frame_fails_as_stalled() {
     // A UDP source nobody sends to: no frame, no EOS, no error — only the watchdog ends it.
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let src = SourceConfig { stall_timeout_s: Some(1.5), live: Some(false), ..SourceConfig::new("udp", format!("udp://127.0.0.1:{port}")) };
+    let src = SourceConfig {
+        stall_timeout_s: Some(1.5),
+        live: Some(false),
+        ..SourceConfig::new("udp", format!("udp://127.0.0.1:{port}"))
+    };
     let (tx, _rx) = bounded::<SourceMsg>("t", &ChannelConfig::default());
     let t0 = std::time::Instant::now();
     let err = run_source(&src, &"udp".into(), (IMAGE_SIDE, IMAGE_SIDE), &tx, &AtomicBool::new(false)).unwrap_err();

@@ -24,10 +24,24 @@ fn bench_default_head() {
     let (d, b, t) = (env("BENCH_D", 1024), env("BENCH_B", 64), env("BENCH_T", 256));
     let mut rng = Rng::new(0);
     let videos: Vec<TrainVideo> = (0..b)
-        .map(|i| TrainVideo { name: format!("v{i}"), t, data: (0..t * d).map(|_| rng.normal()).collect(), category: (i % 2 == 1).then_some(i % 13) })
+        .map(|i| TrainVideo {
+            name: format!("v{i}"),
+            t,
+            data: (0..t * d).map(|_| rng.normal()).collect(),
+            category: (i % 2 == 1).then_some(i % 13),
+        })
         .collect();
     let cats: Vec<String> = (0..13).map(|i| format!("C{i}")).collect();
-    let mut tr = Trainer::new(HeadConfig::default(), TrainRecipe { steps: Some(3), batch_size: b, ..TrainRecipe::default() }, videos.clone(), FeatureLayout::external(d), cats, None, &Device::Cpu).unwrap();
+    let mut tr = Trainer::new(
+        HeadConfig::default(),
+        TrainRecipe { steps: Some(3), batch_size: b, ..TrainRecipe::default() },
+        videos.clone(),
+        FeatureLayout::external(d),
+        cats,
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
     println!("default head, D={d}: {} parameters", tr.model.num_params());
     tr.step().unwrap();
     let t0 = Instant::now();
@@ -44,5 +58,8 @@ fn bench_default_head() {
     for _ in 0..3 {
         tr.predict(&x, segs).unwrap();
     }
-    println!("inference per 1,000 segments (windows of 256, overlap 64): {:.1} ms", t0.elapsed().as_secs_f64() / 3.0 * 1e3);
+    println!(
+        "inference per 1,000 segments (windows of 256, overlap 64): {:.1} ms",
+        t0.elapsed().as_secs_f64() / 3.0 * 1e3
+    );
 }

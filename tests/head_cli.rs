@@ -47,19 +47,25 @@ fn train_cli_saves_best_checkpoint_and_resumes() {
     let test = generate(6, 2, 6, (30, 60));
     write_split(dir, "test", &test, &mut ann);
     std::fs::write(dir.join("ann.txt"), ann).unwrap();
-    std::fs::write(dir.join("head.json"), r#"{"d_model": 32, "gate_hidden": 8, "score_hidden": 16, "prototype_dim": 32}"#).unwrap();
+    std::fs::write(
+        dir.join("head.json"),
+        r#"{"d_model": 32, "gate_hidden": 8, "score_hidden": 16, "prototype_dim": 32}"#,
+    )
+    .unwrap();
 
     run_cli(args(dir, "a", 6, None)).unwrap();
     let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("a/config.json")).unwrap()).unwrap();
     assert!(cfg["metrics"]["test"]["auc"].as_f64().is_some(), "{cfg}");
     assert_eq!(cfg["categories"], serde_json::json!(["Freeze", "Jitter", "Shift"]));
     assert_eq!(cfg["training"]["seed"], 3);
-    let hist: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.join("a/history.json")).unwrap()).unwrap();
+    let hist: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("a/history.json")).unwrap()).unwrap();
     assert_eq!(hist.last().unwrap()["step"], 6);
 
     // Resume to 12 steps in a new directory: history continues from step 6.
     run_cli(args(dir, "b", 12, Some("a"))).unwrap();
-    let hist: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(dir.join("b/history.json")).unwrap()).unwrap();
+    let hist: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("b/history.json")).unwrap()).unwrap();
     let steps: Vec<u64> = hist.iter().map(|h| h["step"].as_u64().unwrap()).collect();
     assert_eq!(steps, vec![3, 6, 9, 12], "3 steps per epoch (12 normal videos, 4 per half-batch)");
 
@@ -69,6 +75,7 @@ fn train_cli_saves_best_checkpoint_and_resumes() {
     let ds = refinevad::dataset::load_list(&dir.join("test.csv"), &Default::default()).unwrap();
     let preds = refinevad::eval::predict_dataset(&dir.join("a"), &ds).unwrap();
     assert_eq!(preds.len(), test.len());
-    let m = refinevad::eval::evaluate(&preds, &refinevad::dataset::Annotations::load(&dir.join("ann.txt")).unwrap()).unwrap();
+    let m = refinevad::eval::evaluate(&preds, &refinevad::dataset::Annotations::load(&dir.join("ann.txt")).unwrap())
+        .unwrap();
     assert!(m.auc.is_finite());
 }

@@ -32,14 +32,19 @@ fn training_learns_scores_gate_and_categories_and_checkpoint_round_trips() {
     tr.run_steps(steps, |_, _| {}).unwrap();
     let secs = t0.elapsed().as_secs_f64();
     let after = evaluate(&tr, &test).unwrap();
-    let dr = before.gate.iter().zip(&after.gate).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / after.gate.len() as f64;
+    let dr =
+        before.gate.iter().zip(&after.gate).map(|(a, b)| (a - b).abs() as f64).sum::<f64>() / after.gate.len() as f64;
     let (c0, c1) = (corr(&before.gate, &before.log_motion), corr(&after.gate, &after.log_motion));
     eprintln!(
         "{steps} steps in {secs:.1}s: AUC {:.1} -> {:.1} (per category {:.0?}), CAT {:.1}, gate std {:.3} -> {:.3}, mean |Δr| {dr:.3}, corr(r, ln m) {c0:.2} -> {c1:.2}",
         before.auc, after.auc, after.auc_per_category, after.cat_acc, std(&before.gate), std(&after.gate)
     );
     assert!(after.auc > 75.0, "test AUC {:.1} not far above chance", after.auc);
-    assert!(after.auc_per_category.iter().all(|a| *a > 65.0), "every category is detected: {:.1?}", after.auc_per_category);
+    assert!(
+        after.auc_per_category.iter().all(|a| *a > 65.0),
+        "every category is detected: {:.1?}",
+        after.auc_per_category
+    );
     assert!(after.cat_acc > 50.0, "category accuracy {:.1} vs chance 33.3", after.cat_acc);
     // The gate learns: spread across segments well above 0.02, and its values moved.
     assert!(std(&before.gate) < 0.03, "untrained gate is nearly constant");

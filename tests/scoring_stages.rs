@@ -15,7 +15,15 @@ use refinevad::window::{spawn_scoring, ModelStageConfig, ScoreMsg};
 const D: usize = 10;
 
 fn head(dir: &std::path::Path, window: usize) -> LoadedModel {
-    let cfg = HeadConfig { input_dim: D, num_categories: 3, d_model: 16, prototype_dim: 16, score_hidden: 8, gate_hidden: 8, ..Default::default() };
+    let cfg = HeadConfig {
+        input_dim: D,
+        num_categories: 3,
+        d_model: 16,
+        prototype_dim: 16,
+        score_hidden: 8,
+        gate_hidden: 8,
+        ..Default::default()
+    };
     let model = RefineVad::new(cfg, 11, None, &candle_core::Device::Cpu).unwrap();
     let mut norm = NormStats::identity(D);
     norm.kind = InputNorm::VideoMedian;
@@ -60,7 +68,17 @@ fn stage_pool_scores_every_segment_once_in_order() {
     let (handles, cats) = spawn_scoring(&cfg, &FeatureLayout::external(D), in_rx, out_tx).unwrap();
     assert_eq!(&*cats, &["A".to_string(), "B".into(), "C".into()]);
     let stream: Arc<str> = "s".into();
-    let info = StreamInfo { stream: stream.clone(), uri: "x".into(), width: 1, height: 1, source_width: None, source_height: None, fps: 10.0, live: false, first_pts_ns: None };
+    let info = StreamInfo {
+        stream: stream.clone(),
+        uri: "x".into(),
+        width: 1,
+        height: 1,
+        source_width: None,
+        source_height: None,
+        fps: 10.0,
+        live: false,
+        first_pts_ns: None,
+    };
     in_tx.send(FeatureMsg::Started(info)).unwrap();
     // Out of order, as a worker pool delivers them.
     let mut order: Vec<usize> = (0..t).collect();
@@ -69,7 +87,16 @@ fn stage_pool_scores_every_segment_once_in_order() {
     for i in order {
         let v = x[i * D..(i + 1) * D].to_vec();
         let frame_end = ((i as u64 + 1) * 16).min(713);
-        in_tx.send(FeatureMsg::Segment(SegmentFeatures { stream: stream.clone(), index: i, frame_start: i as u64 * 16, frame_end, pts_ns: None, vector: v })).unwrap();
+        in_tx
+            .send(FeatureMsg::Segment(SegmentFeatures {
+                stream: stream.clone(),
+                index: i,
+                frame_start: i as u64 * 16,
+                frame_end,
+                pts_ns: None,
+                vector: v,
+            }))
+            .unwrap();
     }
     in_tx.send(FeatureMsg::End { stream: stream.clone(), frames: 713, snippets: t, result: Ok(()) }).unwrap();
     drop(in_tx);
@@ -101,12 +128,31 @@ fn live_streams_are_scored_in_sliding_windows_with_bounded_delay() {
     let (out_tx, out_rx) = bounded::<ScoreMsg>("out", &ChannelConfig::default());
     let (handles, _) = spawn_scoring(&cfg, &FeatureLayout::external(D), in_rx, out_tx).unwrap();
     let stream: Arc<str> = "cam".into();
-    let info = StreamInfo { stream: stream.clone(), uri: "rtsp://x".into(), width: 1, height: 1, source_width: None, source_height: None, fps: 25.0, live: true, first_pts_ns: Some(0) };
+    let info = StreamInfo {
+        stream: stream.clone(),
+        uri: "rtsp://x".into(),
+        width: 1,
+        height: 1,
+        source_width: None,
+        source_height: None,
+        fps: 25.0,
+        live: true,
+        first_pts_ns: Some(0),
+    };
     in_tx.send(FeatureMsg::Started(info)).unwrap();
     let x = features(20);
     let mut seen = 0;
     for i in 0..20 {
-        in_tx.send(FeatureMsg::Segment(SegmentFeatures { stream: stream.clone(), index: i, frame_start: i as u64 * 16, frame_end: (i as u64 + 1) * 16, pts_ns: None, vector: x[i * D..(i + 1) * D].to_vec() })).unwrap();
+        in_tx
+            .send(FeatureMsg::Segment(SegmentFeatures {
+                stream: stream.clone(),
+                index: i,
+                frame_start: i as u64 * 16,
+                frame_end: (i as u64 + 1) * 16,
+                pts_ns: None,
+                vector: x[i * D..(i + 1) * D].to_vec(),
+            }))
+            .unwrap();
         // Scores for segment i are out within one stride, before the stream ends.
         if i % 2 == 1 {
             while seen <= i {

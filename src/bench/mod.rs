@@ -97,7 +97,9 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let mut ex = Extractor::new(&cfg.features, &shared, cfg.features.devices[0], 0)?;
     let tmp = tempfile_dir()?;
     for &n in &counts {
-        let mk = |name: &str, u: Usage, rss: Option<f64>| measurement(name, n, u, frames, per_copy_snippets, duration_s, rss);
+        let mk = |name: &str, u: Usage, rss: Option<f64>| {
+            measurement(name, n, u, frames, per_copy_snippets, duration_s, rss)
+        };
         let uri = gst::glib_uri(&video);
         let dec = decode_only(&uri, n, false)?;
         eprintln!("  decode-only ×{n}: {:.0} frames/s", frames as f64 * n as f64 / dec.wall_s);
@@ -168,11 +170,20 @@ mod gst {
 
 fn tempfile_dir() -> Result<PathBuf, BenchError> {
     let d = std::env::temp_dir().join(format!("refinevad-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&d).map_err(|e| BenchError::Run { what: d.display().to_string(), reason: e.to_string() })?;
+    std::fs::create_dir_all(&d)
+        .map_err(|e| BenchError::Run { what: d.display().to_string(), reason: e.to_string() })?;
     Ok(d)
 }
 
-fn measurement(name: &str, streams: usize, u: Usage, frames: u64, snippets: u64, duration_s: f64, rss: Option<f64>) -> Measurement {
+fn measurement(
+    name: &str,
+    streams: usize,
+    u: Usage,
+    frames: u64,
+    snippets: u64,
+    duration_s: f64,
+    rss: Option<f64>,
+) -> Measurement {
     let n = streams as f64;
     Measurement {
         name: name.into(),
@@ -192,7 +203,8 @@ fn decode_snippets(video: &Path, cfg: &PipelineConfig) -> Result<(u64, f64, Vec<
     let (tx, rx) = bounded::<SourceMsg>("bench", &ChannelConfig::default());
     let src = SourceConfig::new("bench", video.display().to_string());
     let stream: Arc<str> = "bench".into();
-    let h = std::thread::spawn(move || run_source(&src, &stream, (IMAGE_SIDE, IMAGE_SIDE), &tx, &AtomicBool::new(false)));
+    let h =
+        std::thread::spawn(move || run_source(&src, &stream, (IMAGE_SIDE, IMAGE_SIDE), &tx, &AtomicBool::new(false)));
     let mut seg = Segmenter::new(cfg.segmenter.clone(), cfg.features.needs());
     let mut snippets = Vec::new();
     let mut fps = 0.0;
@@ -207,10 +219,12 @@ fn decode_snippets(video: &Path, cfg: &PipelineConfig) -> Result<(u64, f64, Vec<
     }
     let frames = h.join().expect("source thread")?;
     let stream: Arc<str> = "bench".into();
-    snippets.extend(seg.handle(SourceMsg::End { stream, frames, result: Ok(()) }).into_iter().filter_map(|s| match s {
-        SegmentMsg::Snippet(s) => Some(s),
-        _ => None,
-    }));
+    snippets.extend(seg.handle(SourceMsg::End { stream, frames, result: Ok(()) }).into_iter().filter_map(
+        |s| match s {
+            SegmentMsg::Snippet(s) => Some(s),
+            _ => None,
+        },
+    ));
     Ok((frames, fps, snippets))
 }
 
@@ -219,7 +233,16 @@ fn decode_snippets(video: &Path, cfg: &PipelineConfig) -> Result<(u64, f64, Vec<
 fn decode_only(uri: &str, n: usize, to_analysis: bool) -> Result<Usage, BenchError> {
     let mut args = vec!["-q".to_string(), "uridecodebin".into(), format!("uri={uri}"), "!".into()];
     if to_analysis {
-        for a in ["videoscale", "!", "video/x-raw,width=224,height=224", "!", "videoconvert", "!", "video/x-raw,format=RGB", "!"] {
+        for a in [
+            "videoscale",
+            "!",
+            "video/x-raw,width=224,height=224",
+            "!",
+            "videoconvert",
+            "!",
+            "video/x-raw,format=RGB",
+            "!",
+        ] {
             args.push(a.into());
         }
     }
@@ -266,9 +289,11 @@ fn backbone_only(ex: &mut Extractor, snippets: &[Snippet], batch: usize, n: usiz
 /// The real `refinevad extract` on `n` copies (symlinks) of the video, as a child process
 /// so its peak RSS is its own.
 fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) -> Result<(Usage, f64), BenchError> {
-    let exe = std::env::current_exe().map_err(|e| BenchError::Run { what: "current_exe".into(), reason: e.to_string() })?;
+    let exe =
+        std::env::current_exe().map_err(|e| BenchError::Run { what: "current_exe".into(), reason: e.to_string() })?;
     let inputs = tmp.join(format!("in{n}"));
-    std::fs::create_dir_all(&inputs).map_err(|e| BenchError::Run { what: inputs.display().to_string(), reason: e.to_string() })?;
+    std::fs::create_dir_all(&inputs)
+        .map_err(|e| BenchError::Run { what: inputs.display().to_string(), reason: e.to_string() })?;
     let ext = video.extension().and_then(|e| e.to_str()).unwrap_or("mp4");
     let mut args = vec!["extract".to_string(), "--out".into(), tmp.join(format!("out{n}")).display().to_string()];
     if let Some(p) = pipeline {
@@ -277,7 +302,8 @@ fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) ->
     for i in 0..n {
         let link = inputs.join(format!("copy{i}.{ext}"));
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(video, &link).map_err(|e| BenchError::Run { what: link.display().to_string(), reason: e.to_string() })?;
+        std::os::unix::fs::symlink(video, &link)
+            .map_err(|e| BenchError::Run { what: link.display().to_string(), reason: e.to_string() })?;
         args.push(link.display().to_string());
     }
     // All copies in flight at once.
@@ -286,7 +312,10 @@ fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) ->
 }
 
 fn print_report(r: &BenchReport) {
-    println!("{:<24} {:>7} {:>8} {:>8} {:>10} {:>11} {:>8} {:>9}", "measurement", "streams", "wall s", "cpu s", "frames/s", "snippets/s", "RTF", "peak MB");
+    println!(
+        "{:<24} {:>7} {:>8} {:>8} {:>10} {:>11} {:>8} {:>9}",
+        "measurement", "streams", "wall s", "cpu s", "frames/s", "snippets/s", "RTF", "peak MB"
+    );
     for m in &r.measurements {
         println!(
             "{:<24} {:>7} {:>8.2} {:>8.2} {:>10.0} {:>11.1} {:>8.1} {:>9}",

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::events::EventsConfig;
 use crate::features::FeaturesConfig;
 use crate::runtime::channel::ChannelConfig;
 use crate::segment::SegmenterConfig;
-use crate::events::EventsConfig;
 use crate::sinks::SinkConfig;
 use crate::source::SourceConfig;
 use crate::window::ModelStageConfig;
@@ -138,7 +138,9 @@ pub fn load(file: &Path) -> Result<PipelineConfig, ConfigError> {
     })?;
     let built = config::Config::builder()
         .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
-        .add_source(config::Environment::with_prefix("REFINEVAD").prefix_separator("__").separator("__").try_parsing(true))
+        .add_source(
+            config::Environment::with_prefix("REFINEVAD").prefix_separator("__").separator("__").try_parsing(true),
+        )
         .build()
         .map_err(|e| ConfigError::Syntax { file: file.into(), reason: syntax_reason(&e) })?;
     let cfg: PipelineConfig = serde_path_to_error::deserialize(built).map_err(|e| {
@@ -239,7 +241,12 @@ mod tests {
     #[test]
     fn unknown_key_names_path() {
         let e = load_str("name: x\nfeatures:\n  image:\n    framez: 2\n").unwrap_err().to_string();
-        assert!(e.starts_with("p.yaml: features.image.framez: unknown field `framez`, expected `enabled` or `frames_per_snippet`"), "{e}");
+        assert!(
+            e.starts_with(
+                "p.yaml: features.image.framez: unknown field `framez`, expected `enabled` or `frames_per_snippet`"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -261,7 +268,8 @@ mod tests {
 
     #[test]
     fn semantic_checks() {
-        let e = load_str("name: x\nsources:\n  - {id: a, uri: a.mp4}\n  - {id: a, uri: b.mp4}\n").unwrap_err().to_string();
+        let e =
+            load_str("name: x\nsources:\n  - {id: a, uri: a.mp4}\n  - {id: a, uri: b.mp4}\n").unwrap_err().to_string();
         assert!(e.contains("sources[1].id: duplicate stream id `a`"), "{e}");
         let e = load_str("name: x\nfeatures:\n  image: {frames_per_snippet: 20}\n").unwrap_err().to_string();
         assert!(e.contains("features.image.frames_per_snippet: must be at most"), "{e}");

@@ -53,7 +53,11 @@ pub fn expand(inputs: &[String]) -> (Vec<Input>, Vec<ListingError>) {
 fn stem_of(raw: &str) -> String {
     let name = raw.trim_end_matches('/').rsplit('/').next().unwrap_or(raw);
     let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    if stem.is_empty() { "stream".into() } else { stem }
+    if stem.is_empty() {
+        "stream".into()
+    } else {
+        stem
+    }
 }
 
 fn push(out: &mut Vec<Input>, seen: &mut HashSet<String>, id: String, uri: String) {
@@ -262,7 +266,8 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ListingError>, vi
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(ListingError { input: dir.display().to_string(), cause: format!("cannot read directory: {e}") });
+            errors
+                .push(ListingError { input: dir.display().to_string(), cause: format!("cannot read directory: {e}") });
             return;
         }
     };
@@ -270,7 +275,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<ListingError>, vi
         let p = entry.path();
         if p.is_dir() {
             walk(&p, files, errors, visited);
-        } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())) {
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
             files.push(p);
         }
     }
@@ -289,7 +298,8 @@ mod tests {
         std::fs::write(d.path().join("a/notes.txt"), b"1").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(d.path().join("a"), d.path().join("a/b/loop")).unwrap();
-        let (inputs, errs) = expand(&[d.path().to_string_lossy().into_owned(), "/tmp/x.mp4".into(), "rtsp://cam/x".into()]);
+        let (inputs, errs) =
+            expand(&[d.path().to_string_lossy().into_owned(), "/tmp/x.mp4".into(), "rtsp://cam/x".into()]);
         let ids: Vec<_> = inputs.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, vec!["a/b/x", "a/y", "x", "x-2"]);
         assert!(errs.is_empty());

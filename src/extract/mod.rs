@@ -43,9 +43,14 @@ impl ExtractReport {
 }
 
 /// Runs the extraction of `inputs` into `out_dir` with the pipeline's stage settings.
-pub fn extract(cfg: &PipelineConfig, inputs: &[Input], out_dir: &std::path::Path) -> Result<ExtractReport, ExtractError> {
+pub fn extract(
+    cfg: &PipelineConfig,
+    inputs: &[Input],
+    out_dir: &std::path::Path,
+) -> Result<ExtractReport, ExtractError> {
     let t0 = Instant::now();
-    std::fs::create_dir_all(out_dir).map_err(|e| ExtractError::OutDir { path: out_dir.into(), reason: e.to_string() })?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| ExtractError::OutDir { path: out_dir.into(), reason: e.to_string() })?;
     let cancel = Cancel::default();
     let sources = inputs.iter().map(|i| SourceConfig::new(i.id.clone(), i.uri.clone())).collect();
     let Front { mut stages, features: feats_rx, models: shared } = build_front(cfg, sources, &cancel)?;
@@ -81,7 +86,12 @@ pub fn extract(cfg: &PipelineConfig, inputs: &[Input], out_dir: &std::path::Path
         };
         order.get(id).copied().unwrap_or(usize::MAX)
     });
-    Ok(ExtractReport { outcomes, listing_errors: vec![], cancelled: outcome.cancelled, seconds: t0.elapsed().as_secs_f64() })
+    Ok(ExtractReport {
+        outcomes,
+        listing_errors: vec![],
+        cancelled: outcome.cancelled,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }
 
 fn print_progress(o: &StreamOutcome, done: usize, total: usize) {

@@ -97,7 +97,10 @@ impl FeatureWriter {
         for (i, (idx, s)) in p.segments.iter().enumerate() {
             debug_assert_eq!(i, *idx);
             if s.vector.len() != d || s.vector.iter().any(|v| !v.is_finite()) {
-                let cause = format!("segment {idx}: feature vector has {} values (expected {d}) or non-finite values", s.vector.len());
+                let cause = format!(
+                    "segment {idx}: feature vector has {} values (expected {d}) or non-finite values",
+                    s.vector.len()
+                );
                 return StreamOutcome::Failed { id, kind: "inference", cause };
             }
             data.extend_from_slice(&s.vector);

@@ -76,7 +76,14 @@ impl Extractor {
     pub fn new(cfg: &FeaturesConfig, shared: &SharedModels, device: Device, slot: usize) -> Result<Self, FeatureError> {
         let env = models::environment(cfg, &shared.dir)?;
         let mk = |name: &str| {
-            models::session(&env, &shared.dir.join(name), device, cfg.intra_threads, cfg.tensorrt_cache.as_deref(), "features")
+            models::session(
+                &env,
+                &shared.dir.join(name),
+                device,
+                cfg.intra_threads,
+                cfg.tensorrt_cache.as_deref(),
+                "features",
+            )
         };
         let image = (cfg.image.enabled || cfg.caption.enabled).then(|| mk("efficientnet_lite0.onnx")).transpose()?;
         let clip = cfg.clip.enabled.then(|| mk("mc3_18.onnx")).transpose()?;
@@ -138,7 +145,13 @@ impl Extractor {
                 o.extend_from_slice(&feats[b * CLIP_WIDTH..(b + 1) * CLIP_WIDTH]);
             }
         }
-        BatchInferred { stage: "features", worker: &self.worker, snippets: batch.len(), seconds: t0.elapsed().as_secs_f64() }.emit();
+        BatchInferred {
+            stage: "features",
+            worker: &self.worker,
+            snippets: batch.len(),
+            seconds: t0.elapsed().as_secs_f64(),
+        }
+        .emit();
         Ok(out)
     }
 }
@@ -155,7 +168,12 @@ fn run_image(session: &mut Session, batch: &[Snippet], n: usize) -> Result<(Vec<
         if s.width != IMAGE_SIDE || s.height != IMAGE_SIDE || s.images.len() != n {
             return Err(FeatureError::Inference {
                 model: "efficientnet_lite0".into(),
-                reason: format!("snippet has {} frames of {}×{}, expected {n} of {side}×{side}", s.images.len(), s.width, s.height),
+                reason: format!(
+                    "snippet has {} frames of {}×{}, expected {n} of {side}×{side}",
+                    s.images.len(),
+                    s.width,
+                    s.height
+                ),
             });
         }
         for img in &s.images {

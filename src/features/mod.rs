@@ -193,7 +193,11 @@ impl FeaturesConfig {
     /// What the segmenter must keep per snippet for this configuration.
     pub fn needs(&self) -> SnippetNeeds {
         SnippetNeeds {
-            image_frames: if self.image.enabled || self.caption.enabled { self.image.frames_per_snippet.get() } else { 0 },
+            image_frames: if self.image.enabled || self.caption.enabled {
+                self.image.frames_per_snippet.get()
+            } else {
+                0
+            },
             clip: self.clip.enabled,
             motion: self.motion.enabled,
         }
@@ -216,9 +220,17 @@ pub struct SegmentFeatures {
 pub enum FeatureMsg {
     Started(StreamInfo),
     Segment(SegmentFeatures),
-    End { stream: Arc<str>, frames: u64, snippets: usize, result: Result<(), SourceError> },
+    End {
+        stream: Arc<str>,
+        frames: u64,
+        snippets: usize,
+        result: Result<(), SourceError>,
+    },
     /// Inference failed for this stream; its remaining segments are lost.
-    Failed { stream: Arc<str>, error: String },
+    Failed {
+        stream: Arc<str>,
+        error: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -137,7 +137,9 @@ fn register_provider(
 ) -> Result<ort::session::builder::SessionBuilder, FeatureError> {
     let unavailable = |feature: &str| FeatureError::Provider {
         device: device.to_string(),
-        reason: format!("this build has no {feature} support; rebuild with `cargo build --release --features {feature}`"),
+        reason: format!(
+            "this build has no {feature} support; rebuild with `cargo build --release --features {feature}`"
+        ),
     };
     match device {
         Device::Cpu => Ok(builder),

@@ -68,14 +68,10 @@ pub fn decode_f32(bytes: &[u8]) -> Result<NpyArray, NpyError> {
     }
     let (hlen, hstart) = match bytes[6] {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(fmt(&format!("unknown format version {v}"))),
     };
-    let header = bytes
-        .get(hstart..hstart + hlen)
-        .ok_or_else(|| fmt("header runs past end of file"))?;
+    let header = bytes.get(hstart..hstart + hlen).ok_or_else(|| fmt("header runs past end of file"))?;
     let header = std::str::from_utf8(header).map_err(|_| fmt("header is not text"))?;
     let descr = dict_value(header, "descr").ok_or_else(|| fmt("header has no 'descr'"))?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"').to_owned();
@@ -108,7 +104,9 @@ impl NpyError {
             NpyError::Format { reason, .. } => NpyError::Format { path, reason },
             NpyError::Dtype { dtype, .. } => NpyError::Dtype { path, dtype },
             NpyError::FortranOrder { .. } => NpyError::FortranOrder { path },
-            NpyError::Truncated { shape, expected, actual, .. } => NpyError::Truncated { path, shape, expected, actual },
+            NpyError::Truncated { shape, expected, actual, .. } => {
+                NpyError::Truncated { path, shape, expected, actual }
+            }
         }
     }
 }
@@ -124,12 +122,7 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 fn parse_shape(header: &str) -> Option<Vec<usize>> {
     let v = dict_value(header, "shape")?;
     let inner = v.strip_prefix('(')?.strip_suffix(')')?;
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.trim_end_matches('L').parse().ok())
-        .collect()
+    inner.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| s.trim_end_matches('L').parse().ok()).collect()
 }
 
 fn f16_to_f32(h: u16) -> f32 {

@@ -70,7 +70,8 @@ impl Checkpoint {
         let wpath = dir.join(WEIGHTS_FILE);
         write_atomic(&wpath, &bytes).map_err(|source| ModelError::Io { path: wpath, source })?;
         let cpath = dir.join(CONFIG_FILE);
-        let json = serde_json::to_vec_pretty(self).map_err(|e| ModelError::Format { path: cpath.clone(), reason: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| ModelError::Format { path: cpath.clone(), reason: e.to_string() })?;
         write_atomic(&cpath, &json).map_err(|source| ModelError::Io { path: cpath, source })
     }
 }
@@ -137,9 +138,15 @@ impl LoadedModel {
     pub fn load_on(dir: &Path, device: &Device) -> Result<LoadedModel, ModelError> {
         let cpath = dir.join(CONFIG_FILE);
         let ctext = std::fs::read(&cpath).map_err(|source| ModelError::Io { path: cpath.clone(), source })?;
-        let ck: Checkpoint = serde_json::from_slice(&ctext).map_err(|e| ModelError::Format { path: cpath.clone(), reason: format!("not a refinevad head config: {e}") })?;
+        let ck: Checkpoint = serde_json::from_slice(&ctext).map_err(|e| ModelError::Format {
+            path: cpath.clone(),
+            reason: format!("not a refinevad head config: {e}"),
+        })?;
         if ck.format != FORMAT || ck.format_version != FORMAT_VERSION {
-            return Err(ModelError::Format { path: cpath, reason: format!("format {} v{} is not {FORMAT} v{FORMAT_VERSION}", ck.format, ck.format_version) });
+            return Err(ModelError::Format {
+                path: cpath,
+                reason: format!("format {} v{} is not {FORMAT} v{FORMAT_VERSION}", ck.format, ck.format_version),
+            });
         }
         let wpath = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&wpath).map_err(|source| ModelError::Io { path: wpath.clone(), source })?;
@@ -153,7 +160,10 @@ impl LoadedModel {
             .map_err(|e| ModelError::Format { path: wpath.clone(), reason: e.to_string() })?;
         model.set_gate_stats(ck.normalisation.gate);
         if ck.categories.len() != ck.architecture.num_categories {
-            return Err(ModelError::Format { path: cpath, reason: "category list does not match num_categories".into() });
+            return Err(ModelError::Format {
+                path: cpath,
+                reason: "category list does not match num_categories".into(),
+            });
         }
         Ok(LoadedModel { checkpoint: ck, model, dir: dir.to_owned() })
     }
@@ -169,7 +179,11 @@ impl LoadedModel {
     /// Refuses features whose layout differs from the checkpoint's.
     pub fn check_layout(&self, layout: &FeatureLayout) -> Result<(), ModelError> {
         if layout != &self.checkpoint.layout {
-            return Err(ModelError::LayoutMismatch { path: self.dir.clone(), expected: self.checkpoint.layout.describe(), found: layout.describe() });
+            return Err(ModelError::LayoutMismatch {
+                path: self.dir.clone(),
+                expected: self.checkpoint.layout.describe(),
+                found: layout.describe(),
+            });
         }
         Ok(())
     }
@@ -180,10 +194,20 @@ impl LoadedModel {
     }
 
     /// Scores one video of raw features `features` (T×D row-major) with layout `layout`.
-    pub fn predict(&self, features: &[f32], t: usize, d: usize, layout: &FeatureLayout) -> Result<Prediction, ModelError> {
+    pub fn predict(
+        &self,
+        features: &[f32],
+        t: usize,
+        d: usize,
+        layout: &FeatureLayout,
+    ) -> Result<Prediction, ModelError> {
         self.check_layout(layout)?;
         if d != layout.width() || features.len() != t * d {
-            return Err(ModelError::Input(format!("{} values do not form {t}×{d} (layout width {})", features.len(), layout.width())));
+            return Err(ModelError::Input(format!(
+                "{} values do not form {t}×{d} (layout width {})",
+                features.len(),
+                layout.width()
+            )));
         }
         if t == 0 {
             return Err(ModelError::Input("video has no segments".into()));
@@ -198,7 +222,13 @@ impl LoadedModel {
 
 /// Inference on already-normalised features (T×D): windowed MoTAR, CORE, outputs as a
 /// [`Prediction`]. Shared by [`LoadedModel::predict`] and the trainer's validation.
-pub fn predict_normalised(model: &RefineVad, x: &[f32], t: usize, inf: &InferenceConfig, categories: &[String]) -> Result<Prediction, ModelError> {
+pub fn predict_normalised(
+    model: &RefineVad,
+    x: &[f32],
+    t: usize,
+    inf: &InferenceConfig,
+    categories: &[String],
+) -> Result<Prediction, ModelError> {
     let out = model.infer_video(x, t, inf)?;
     let cfg = model.config();
     let (probs, anom) = if cfg.no_core {

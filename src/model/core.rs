@@ -38,7 +38,13 @@ pub struct CoreOut {
 impl Core {
     /// `init_prototypes`: optional C rows of `prototype_dim` values (e.g. MiniLM embeddings
     /// of category descriptions); otherwise N(0, 1/prototype_dim).
-    pub fn new(ps: &mut ParamStore, cfg: &HeadConfig, init_prototypes: Option<&[Vec<f32>]>, rng: &mut Rng, dev: &Device) -> CResult<Self> {
+    pub fn new(
+        ps: &mut ParamStore,
+        cfg: &HeadConfig,
+        init_prototypes: Option<&[Vec<f32>]>,
+        rng: &mut Rng,
+        dev: &Device,
+    ) -> CResult<Self> {
         let (c, d, p) = (cfg.num_categories, cfg.d_model, cfg.prototype_dim);
         let name = "core.prototypes";
         if let Some(rows) = init_prototypes {
@@ -70,7 +76,13 @@ impl Core {
     }
 
     /// `h` [B,T,d], `mask` [B,T]; `teacher[b] = Some(y)` adds e_y (training only).
-    pub fn forward(&self, h: &Tensor, mask: &Tensor, train: Option<&Mutex<Rng>>, teacher: Option<&[Option<usize>]>) -> CResult<CoreOut> {
+    pub fn forward(
+        &self,
+        h: &Tensor,
+        mask: &Tensor,
+        train: Option<&Mutex<Rng>>,
+        teacher: Option<&[Option<usize>]>,
+    ) -> CResult<CoreOut> {
         let (b, _, d) = h.dims3()?;
         let c = self.c;
         // Attention pooling: α = softmax_t(FC(h_t)) over valid segments.

@@ -26,7 +26,17 @@ pub struct Encoder {
 
 impl Encoder {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(ps: &mut ParamStore, name: &str, d: usize, n_layers: usize, heads: usize, ffn_mult: usize, dropout: f32, rng: &mut Rng, dev: &Device) -> CResult<Self> {
+    pub fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        d: usize,
+        n_layers: usize,
+        heads: usize,
+        ffn_mult: usize,
+        dropout: f32,
+        rng: &mut Rng,
+        dev: &Device,
+    ) -> CResult<Self> {
         let mut layers = Vec::new();
         for i in 0..n_layers {
             let p = format!("{name}.layer{i}");

@@ -60,7 +60,15 @@ pub struct Linear {
 
 impl Linear {
     /// PyTorch-style init: U(±1/√in) for weight and bias.
-    pub fn new(ps: &mut ParamStore, name: &str, din: usize, dout: usize, bias: bool, rng: &mut Rng, dev: &Device) -> CResult<Self> {
+    pub fn new(
+        ps: &mut ParamStore,
+        name: &str,
+        din: usize,
+        dout: usize,
+        bias: bool,
+        rng: &mut Rng,
+        dev: &Device,
+    ) -> CResult<Self> {
         let a = 1.0 / (din as f32).sqrt();
         let w = ps.get(&format!("{name}.weight"), &[dout, din], Init::Uniform(a), rng, dev)?;
         let b = if bias { Some(ps.get(&format!("{name}.bias"), &[dout], Init::Uniform(a), rng, dev)?) } else { None };
@@ -162,9 +170,8 @@ impl MultiHeadAttention {
         let tk = xkv.dim(1)?;
         let h = self.heads;
         let hd = d / h;
-        let split = |t: Tensor, n: usize| -> CResult<Tensor> {
-            t.reshape((b, n, h, hd))?.transpose(1, 2)?.contiguous()
-        };
+        let split =
+            |t: Tensor, n: usize| -> CResult<Tensor> { t.reshape((b, n, h, hd))?.transpose(1, 2)?.contiguous() };
         let q = split(self.q.forward(xq)?, tq)?;
         let k = split(self.k.forward(xkv)?, tk)?;
         let v = split(self.v.forward(xkv)?, tk)?;

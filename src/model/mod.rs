@@ -73,29 +73,47 @@ pub struct RefineVad {
 
 impl RefineVad {
     /// A freshly initialised head (weights drawn from `seed`).
-    pub fn new(cfg: HeadConfig, seed: u64, init_prototypes: Option<&[Vec<f32>]>, device: &Device) -> Result<Self, ModelError> {
+    pub fn new(
+        cfg: HeadConfig,
+        seed: u64,
+        init_prototypes: Option<&[Vec<f32>]>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         Self::build(cfg, ParamStore::default(), seed, init_prototypes, device)
     }
 
     /// A head whose parameters are given by name (checkpoint loading); every parameter
     /// must be present and no unknown name is accepted.
-    pub fn from_tensors(cfg: HeadConfig, tensors: std::collections::HashMap<String, Tensor>, device: &Device) -> Result<Self, ModelError> {
+    pub fn from_tensors(
+        cfg: HeadConfig,
+        tensors: std::collections::HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         let given: std::collections::BTreeSet<String> = tensors.keys().cloned().collect();
         let mut ps = ParamStore::default();
         for (k, t) in tensors {
             ps.vars.insert(k, candle_core::Var::from_tensor(&t.to_device(device)?)?);
         }
         let m = Self::build(cfg, ps, 0, None, device)?;
-        let needed: std::collections::BTreeSet<String> = RefineVad::new(m.cfg.clone(), 0, None, device)?.params.vars.into_keys().collect();
+        let needed: std::collections::BTreeSet<String> =
+            RefineVad::new(m.cfg.clone(), 0, None, device)?.params.vars.into_keys().collect();
         let missing: Vec<_> = needed.difference(&given).collect();
         let extra: Vec<_> = given.difference(&needed).collect();
         if !missing.is_empty() || !extra.is_empty() {
-            return Err(ModelError::Config(format!("weights do not match the architecture: missing {missing:?}, unexpected {extra:?}")));
+            return Err(ModelError::Config(format!(
+                "weights do not match the architecture: missing {missing:?}, unexpected {extra:?}"
+            )));
         }
         Ok(m)
     }
 
-    fn build(cfg: HeadConfig, mut ps: ParamStore, seed: u64, init_prototypes: Option<&[Vec<f32>]>, device: &Device) -> Result<Self, ModelError> {
+    fn build(
+        cfg: HeadConfig,
+        mut ps: ParamStore,
+        seed: u64,
+        init_prototypes: Option<&[Vec<f32>]>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         cfg.validate().map_err(ModelError::Config)?;
         let mut rng = Rng::new(seed);
         let proj = Linear::new(&mut ps, "input.proj", cfg.input_dim, cfg.d_model, true, &mut rng, device)?;
@@ -104,7 +122,18 @@ impl RefineVad {
         let score1 = Linear::new(&mut ps, "score.l1", cfg.d_model, cfg.score_hidden, true, &mut rng, device)?;
         let score2 = Linear::new(&mut ps, "score.l2", cfg.score_hidden, 1, true, &mut rng, device)?;
         let dropout_rng = Mutex::new(rng.fork(0xD0));
-        Ok(Self { cfg, params: ps, proj, motar, core, score1, score2, gate_stats: GateStats::default(), rng: dropout_rng, device: device.clone() })
+        Ok(Self {
+            cfg,
+            params: ps,
+            proj,
+            motar,
+            core,
+            score1,
+            score2,
+            gate_stats: GateStats::default(),
+            rng: dropout_rng,
+            device: device.clone(),
+        })
     }
 
     pub fn config(&self) -> &HeadConfig {
@@ -173,7 +202,13 @@ impl RefineVad {
         }
     }
 
-    fn core_impl(&self, h: &Tensor, mask: &Tensor, train: bool, teacher: Option<&[Option<usize>]>) -> Result<HeadOutput, ModelError> {
+    fn core_impl(
+        &self,
+        h: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        teacher: Option<&[Option<usize>]>,
+    ) -> Result<HeadOutput, ModelError> {
         let (b, t, _) = h.dims3()?;
         let c = self.cfg.num_categories;
         let (feat, logits, weights) = match &self.core {
@@ -181,18 +216,33 @@ impl RefineVad {
                 let o = core.forward(h, mask, train.then_some(&self.rng), teacher)?;
                 (o.refined, o.logits, o.weights)
             }
-            None => (h.clone(), Tensor::zeros((b, c, 2), candle_core::DType::F32, &self.device)?, Tensor::full(1.0 / c.max(1) as f32, (b, c), &self.device)?),
+            None => (
+                h.clone(),
+                Tensor::zeros((b, c, 2), candle_core::DType::F32, &self.device)?,
+                Tensor::full(1.0 / c.max(1) as f32, (b, c), &self.device)?,
+            ),
         };
         let mut z = self.score1.forward(&feat)?.gelu_erf()?;
         if train {
             z = dropout(&z, self.cfg.dropout, &self.rng)?;
         }
         let scores = sigmoid(&self.score2.forward(&z)?.squeeze(2)?)?.mul(mask)?;
-        Ok(HeadOutput { scores, category_logits: logits, category_weights: weights, gate: Tensor::zeros((b, t), candle_core::DType::F32, &self.device)? })
+        Ok(HeadOutput {
+            scores,
+            category_logits: logits,
+            category_weights: weights,
+            gate: Tensor::zeros((b, t), candle_core::DType::F32, &self.device)?,
+        })
     }
 
     /// Fused forward. `teacher[b] = Some(category)` for abnormal training videos.
-    pub fn forward(&self, x: &Tensor, mask: &Tensor, train: bool, teacher: Option<&[Option<usize>]>) -> Result<HeadOutput, ModelError> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        teacher: Option<&[Option<usize>]>,
+    ) -> Result<HeadOutput, ModelError> {
         let (h, gate) = self.motar_impl(x, mask, train)?;
         let mut out = self.core_impl(&h, mask, train, teacher)?;
         out.gate = gate;

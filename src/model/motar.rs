@@ -53,7 +53,17 @@ impl Motar {
             gate1: Linear::new(ps, "motar.gate.l1", 1, h, true, rng, dev)?,
             gate2: Linear::new(ps, "motar.gate.l2", h, h, true, rng, dev)?,
             gate3: Linear::new(ps, "motar.gate.l3", h, 1, true, rng, dev)?,
-            encoder: Encoder::new(ps, "motar.encoder", cfg.d_model, cfg.encoder_layers, cfg.heads, cfg.ffn_mult, cfg.dropout, rng, dev)?,
+            encoder: Encoder::new(
+                ps,
+                "motar.encoder",
+                cfg.d_model,
+                cfg.encoder_layers,
+                cfg.heads,
+                cfg.ffn_mult,
+                cfg.dropout,
+                rng,
+                dev,
+            )?,
             fold: cfg.shift_fold,
             ramp: cfg.shift_ramp,
             log_motion: cfg.gate_log_motion,
@@ -61,7 +71,11 @@ impl Motar {
             hard_train: cfg.hard_shift_train,
             hard_infer: cfg.hard_shift_infer,
             residual: cfg.shift_residual,
-            gate_embed: if cfg.gate_embedding { Some(ps.get("motar.gate_embed", &[cfg.d_model], Init::Normal(0.5), rng, dev)?) } else { None },
+            gate_embed: if cfg.gate_embedding {
+                Some(ps.get("motar.gate_embed", &[cfg.d_model], Init::Normal(0.5), rng, dev)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -96,7 +110,8 @@ impl Motar {
             let both = c.broadcast_lt(&(s * 2.0)?)?.to_dtype(DType::F32)?;
             (a, both)
         } else {
-            let ramp = |lim: Tensor| -> CResult<Tensor> { sigmoid(&((lim.broadcast_sub(&c)? - 0.5)? / self.ramp as f64)?) };
+            let ramp =
+                |lim: Tensor| -> CResult<Tensor> { sigmoid(&((lim.broadcast_sub(&c)? - 0.5)? / self.ramp as f64)?) };
             (ramp(s.clone())?, ramp((s * 2.0)?)?)
         };
         let a = a.broadcast_as((b, t, d))?;
@@ -107,7 +122,14 @@ impl Motar {
     }
 
     /// h_tc [B,T,d] and the gate r [B,T], from normalised input `x` and projected `h`.
-    pub fn forward(&self, x: &Tensor, h: &Tensor, mask: &Tensor, stats: GateStats, train: Option<&Mutex<Rng>>) -> CResult<(Tensor, Tensor)> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        h: &Tensor,
+        mask: &Tensor,
+        stats: GateStats,
+        train: Option<&Mutex<Rng>>,
+    ) -> CResult<(Tensor, Tensor)> {
         let r = self.gate(x, mask, stats)?;
         let hard = if train.is_some() { self.hard_train } else { self.hard_infer };
         let mut y = self.shift(h, &r, mask, hard)?;

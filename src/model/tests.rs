@@ -7,7 +7,15 @@ use super::rng::Rng;
 use super::*;
 
 fn cfg(d: usize, c: usize) -> HeadConfig {
-    HeadConfig { input_dim: d, num_categories: c, d_model: 32, gate_hidden: 8, score_hidden: 16, prototype_dim: 32, ..HeadConfig::default() }
+    HeadConfig {
+        input_dim: d,
+        num_categories: c,
+        d_model: 32,
+        gate_hidden: 8,
+        score_hidden: 16,
+        prototype_dim: 32,
+        ..HeadConfig::default()
+    }
 }
 
 fn randn(shape: (usize, usize, usize), seed: u64) -> Tensor {
@@ -23,7 +31,12 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 #[test]
 fn motion_matches_plain_rust() {
     let x = randn((1, 5, 7), 3);
-    let m: Vec<f32> = motion(&x, &Tensor::ones((1, 5), DType::F32, &Device::Cpu).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let m: Vec<f32> = motion(&x, &Tensor::ones((1, 5), DType::F32, &Device::Cpu).unwrap())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let flat: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
     let r = motion_rows(&flat, 5, 7);
     assert_eq!(m[0], 0.0);
@@ -47,9 +60,17 @@ fn hard_shift_is_the_paper_formula_and_soft_approaches_it() {
     for t in 0..4 {
         for ch in 0..32 {
             let want = if ch < 2 {
-                if t > 0 { x[t - 1][ch] } else { 0.0 }
+                if t > 0 {
+                    x[t - 1][ch]
+                } else {
+                    0.0
+                }
             } else if ch < 4 {
-                if t < 3 { x[t + 1][ch] } else { 0.0 }
+                if t < 3 {
+                    x[t + 1][ch]
+                } else {
+                    0.0
+                }
             } else {
                 x[t][ch]
             };
@@ -99,7 +120,12 @@ fn ablations_build_and_run() {
     let dev = Device::Cpu;
     let x = randn((1, 5, 6), 2);
     let mask = Tensor::ones((1, 5), DType::F32, &dev).unwrap();
-    for (nm, nc, w) in [(true, true, CategoryWeighting::Soft), (false, true, CategoryWeighting::Soft), (true, false, CategoryWeighting::Uniform), (false, false, CategoryWeighting::HardArgmax)] {
+    for (nm, nc, w) in [
+        (true, true, CategoryWeighting::Soft),
+        (false, true, CategoryWeighting::Soft),
+        (true, false, CategoryWeighting::Uniform),
+        (false, false, CategoryWeighting::HardArgmax),
+    ] {
         let c = HeadConfig { no_motar: nm, no_core: nc, weighting: w, hard_shift_train: true, ..cfg(6, 2) };
         let m = RefineVad::new(c, 1, None, &dev).unwrap();
         let o = m.forward(&x, &mask, true, Some(&[Some(0)])).unwrap();

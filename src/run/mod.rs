@@ -51,7 +51,8 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
     let ops = Arc::new(OpsState::default());
     let _server = match &cfg.runtime.ops_listen {
         Some(addr) => Some(
-            OpsServer::start(addr, ops.clone()).map_err(|e| RunError::Ops { addr: addr.clone(), reason: e.to_string() })?,
+            OpsServer::start(addr, ops.clone())
+                .map_err(|e| RunError::Ops { addr: addr.clone(), reason: e.to_string() })?,
         ),
         None => None,
     };
@@ -80,11 +81,8 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
     let result2 = result.clone();
     stages.add("events+sinks", move || {
         let stats = run_events(score_rx, &events_cfg, &ctx, &sinks);
-        let failures = sinks
-            .close()
-            .into_iter()
-            .filter_map(|(name, r)| r.err().map(|e| (name, e.to_string())))
-            .collect();
+        let failures =
+            sinks.close().into_iter().filter_map(|(name, r)| r.err().map(|e| (name, e.to_string()))).collect();
         *result2.lock().unwrap() = Some((stats, failures));
         Ok(())
     });

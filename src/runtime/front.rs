@@ -63,7 +63,13 @@ pub fn build_front(cfg: &PipelineConfig, sources: Vec<SourceConfig>, cancel: &Ca
 
 /// Decodes sources with at most `max_streams` at once. Each source's last message is
 /// its `End`, sent reliably whatever happened.
-fn run_sources(sources: Vec<SourceConfig>, max_streams: usize, out: Tx<SourceMsg>, live_cfg: &ChannelConfig, cancel: &Cancel) {
+fn run_sources(
+    sources: Vec<SourceConfig>,
+    max_streams: usize,
+    out: Tx<SourceMsg>,
+    live_cfg: &ChannelConfig,
+    cancel: &Cancel,
+) {
     let (slot_tx, slot_rx) = crossbeam_channel::bounded::<()>(max_streams);
     std::thread::scope(|scope| {
         for src in sources {

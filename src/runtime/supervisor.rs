@@ -171,7 +171,11 @@ mod tests {
         });
         s.add("consumer", move || {
             let n = rx.iter().count();
-            if n == 100 { Ok(()) } else { Err(format!("got {n}")) }
+            if n == 100 {
+                Ok(())
+            } else {
+                Err(format!("got {n}"))
+            }
         });
         s.add("bad", || Err("broken".into()));
         let c2 = cancel.clone();

@@ -77,7 +77,12 @@ pub enum SegmentMsg {
     Started(StreamInfo),
     Snippet(Snippet),
     /// The stream ended; `snippets` were emitted before this message.
-    End { stream: Arc<str>, frames: u64, snippets: usize, result: Result<(), SourceError> },
+    End {
+        stream: Arc<str>,
+        frames: u64,
+        snippets: usize,
+        result: Result<(), SourceError>,
+    },
 }
 
 /// Indices of `k` evenly spaced frames among `n` (centres of `k` equal parts).
@@ -215,7 +220,8 @@ impl Segmenter {
         use crate::source::SourceMsg;
         match msg {
             SourceMsg::Started(info) => {
-                self.streams.insert(info.stream.clone(), StreamSegmenter::new(info.stream.clone(), &self.cfg, self.needs));
+                self.streams
+                    .insert(info.stream.clone(), StreamSegmenter::new(info.stream.clone(), &self.cfg, self.needs));
                 vec![SegmentMsg::Started(info)]
             }
             SourceMsg::Frame(f) => {
@@ -248,7 +254,14 @@ mod tests {
     use super::*;
 
     fn frame(i: u64) -> Frame {
-        Frame { stream: "s".into(), index: i, pts_ns: Some(i * 100), width: 8, height: 8, rgb: vec![i as u8; 8 * 8 * 3] }
+        Frame {
+            stream: "s".into(),
+            index: i,
+            pts_ns: Some(i * 100),
+            width: 8,
+            height: 8,
+            rgb: vec![i as u8; 8 * 8 * 3],
+        }
     }
 
     #[test]

@@ -10,18 +10,56 @@ const GRID: usize = 4;
 
 /// Column names of the motion stream, in order.
 pub const MOTION_NAMES: [&str; 50] = [
-    "diff_mean", "diff_max", "diff_std", "diff_min",
-    "grid_diff_00", "grid_diff_01", "grid_diff_02", "grid_diff_03",
-    "grid_diff_10", "grid_diff_11", "grid_diff_12", "grid_diff_13",
-    "grid_diff_20", "grid_diff_21", "grid_diff_22", "grid_diff_23",
-    "grid_diff_30", "grid_diff_31", "grid_diff_32", "grid_diff_33",
-    "freeze_pairs", "still_pixels", "accel", "motion_trend", "center_ratio",
-    "bright_mean", "bright_std", "bright_change", "bright_temporal_std",
-    "sharpness", "sharpness_change",
-    "hist_r0", "hist_r1", "hist_r2", "hist_r3", "hist_g0", "hist_g1", "hist_g2", "hist_g3",
-    "hist_b0", "hist_b1", "hist_b2", "hist_b3",
-    "hist_shift_prev", "hist_shift_within", "grid_bright_change_max", "grid_diff_max",
-    "dark_fraction", "bright_fraction", "saturation_mean",
+    "diff_mean",
+    "diff_max",
+    "diff_std",
+    "diff_min",
+    "grid_diff_00",
+    "grid_diff_01",
+    "grid_diff_02",
+    "grid_diff_03",
+    "grid_diff_10",
+    "grid_diff_11",
+    "grid_diff_12",
+    "grid_diff_13",
+    "grid_diff_20",
+    "grid_diff_21",
+    "grid_diff_22",
+    "grid_diff_23",
+    "grid_diff_30",
+    "grid_diff_31",
+    "grid_diff_32",
+    "grid_diff_33",
+    "freeze_pairs",
+    "still_pixels",
+    "accel",
+    "motion_trend",
+    "center_ratio",
+    "bright_mean",
+    "bright_std",
+    "bright_change",
+    "bright_temporal_std",
+    "sharpness",
+    "sharpness_change",
+    "hist_r0",
+    "hist_r1",
+    "hist_r2",
+    "hist_r3",
+    "hist_g0",
+    "hist_g1",
+    "hist_g2",
+    "hist_g3",
+    "hist_b0",
+    "hist_b1",
+    "hist_b2",
+    "hist_b3",
+    "hist_shift_prev",
+    "hist_shift_within",
+    "grid_bright_change_max",
+    "grid_diff_max",
+    "dark_fraction",
+    "bright_fraction",
+    "saturation_mean",
 ];
 pub const MOTION_WIDTH: usize = MOTION_NAMES.len();
 
@@ -70,12 +108,20 @@ pub struct MotionState {
 }
 
 fn mean(v: &[f32]) -> f32 {
-    if v.is_empty() { 0.0 } else { v.iter().sum::<f32>() / v.len() as f32 }
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f32>() / v.len() as f32
+    }
 }
 
 fn std(v: &[f32]) -> f32 {
     let m = mean(v);
-    if v.is_empty() { 0.0 } else { (v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / v.len() as f32).sqrt() }
+    if v.is_empty() {
+        0.0
+    } else {
+        (v.iter().map(|x| (x - m) * (x - m)).sum::<f32>() / v.len() as f32).sqrt()
+    }
 }
 
 fn hist(rgb: &[u8]) -> [f32; 12] {
@@ -158,7 +204,11 @@ pub fn motion_features(frames: &[SmallFrame], state: &mut MotionState) -> Vec<f3
     let min_pair = pair_means.iter().cloned().fold(f32::INFINITY, f32::min);
     out.push(if pair_means.is_empty() { 0.0 } else { (min_pair * k).min(1.0) });
     out.extend(grid.iter().map(|g| (g * k).min(1.0)));
-    let freeze = if pair_means.is_empty() { 1.0 } else { pair_means.iter().filter(|d| **d < 0.5 / 255.0).count() as f32 / pairs };
+    let freeze = if pair_means.is_empty() {
+        1.0
+    } else {
+        pair_means.iter().filter(|d| **d < 0.5 / 255.0).count() as f32 / pairs
+    };
     out.push(freeze);
     out.push(still);
     let accel: Vec<f32> = pair_means.windows(2).map(|w| (w[1] - w[0]).abs()).collect();

@@ -65,9 +65,8 @@ fn validation_names_the_key() {
     let t = tempfile::tempdir().unwrap();
     let file = t.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
-    let hook = |url: &str| {
-        SinkConfig::Webhook(WebhookSinkConfig { url: url.into(), timeout_s: 10.0, ..Default::default() })
-    };
+    let hook =
+        |url: &str| SinkConfig::Webhook(WebhookSinkConfig { url: url.into(), timeout_s: 10.0, ..Default::default() });
     let ok = SinkConfig::Jsonl(JsonlSinkConfig { path: t.path().join("new/dir/e.jsonl"), queue: Default::default() });
     validate_sinks(&[ok.clone(), hook("https://h.example/x")]).unwrap();
     let err = validate_sinks(&[ok.clone(), hook("alerts/hook")]).unwrap_err();

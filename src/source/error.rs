@@ -13,7 +13,9 @@ pub enum SourceError {
     Empty { input: String },
     #[error("{input}: not a video GStreamer can recognise ({detail})")]
     NotVideo { input: String, detail: String },
-    #[error("{input}: unsupported format or codec: {detail} (install the GStreamer plugin for it, e.g. gstreamer1.0-libav)")]
+    #[error(
+        "{input}: unsupported format or codec: {detail} (install the GStreamer plugin for it, e.g. gstreamer1.0-libav)"
+    )]
     MissingPlugin { input: String, detail: String },
     #[error("{input}: contains no video stream")]
     NoVideo { input: String },
@@ -21,7 +23,9 @@ pub enum SourceError {
     Decode { input: String, detail: String },
     #[error("{input}: no frame could be decoded (truncated or corrupt file?)")]
     NoFrames { input: String },
-    #[error("{input}: truncated or corrupt: video ends at {decoded_s:.1}s but the container declares {declared_s:.1}s")]
+    #[error(
+        "{input}: truncated or corrupt: video ends at {decoded_s:.1}s but the container declares {declared_s:.1}s"
+    )]
     Truncated { input: String, decoded_s: f64, declared_s: f64 },
     #[error("{input}: truncated: the file has {size} bytes but its header declares {declared}")]
     TruncatedFile { input: String, size: u64, declared: u64 },

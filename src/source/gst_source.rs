@@ -65,9 +65,7 @@ pub fn uri_for(input: &str) -> Result<String, SourceError> {
         return Err(SourceError::TruncatedFile { input: input.into(), size: meta.len(), declared });
     }
     let abs = std::fs::canonicalize(path).map_err(|_| SourceError::BadPath { path: path.into() })?;
-    gst::glib::filename_to_uri(&abs, None)
-        .map(|u| u.to_string())
-        .map_err(|_| SourceError::BadPath { path: abs })
+    gst::glib::filename_to_uri(&abs, None).map(|u| u.to_string()).map_err(|_| SourceError::BadPath { path: abs })
 }
 
 /// Size an AVI (RIFF) file declares in its header. GStreamer's AVI demuxer decodes a
@@ -120,9 +118,7 @@ pub fn run_source(
         .drop(false)
         .sync(false)
         .build();
-    pipeline
-        .add_many([&decode, &scale, &scale_caps, &convert, sink.upcast_ref()])
-        .map_err(|e| pe(e.to_string()))?;
+    pipeline.add_many([&decode, &scale, &scale_caps, &convert, sink.upcast_ref()]).map_err(|e| pe(e.to_string()))?;
     gst::Element::link_many([&scale, &scale_caps, &convert, sink.upcast_ref()]).map_err(|e| pe(e.to_string()))?;
 
     let saw_video = Arc::new(AtomicBool::new(false));
@@ -218,7 +214,11 @@ pub fn run_source(
     // duration tells us the rest is missing. (Frame counts would mislead: AVIs with
     // empty "repeat" chunks legitimately decode fewer frames than they declare.)
     if let Some(declared) = declared_ns.filter(|&d| covered_ns > 0 && covered_ns + 1_000_000_000 < d - d / 10) {
-        return Err(SourceError::Truncated { input, decoded_s: covered_ns as f64 / 1e9, declared_s: declared as f64 / 1e9 });
+        return Err(SourceError::Truncated {
+            input,
+            decoded_s: covered_ns as f64 / 1e9,
+            declared_s: declared as f64 / 1e9,
+        });
     }
     Ok(frames)
 }
@@ -248,7 +248,8 @@ fn link_decoder_pads(
                 return;
             }
         }
-        if let Ok(fake) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() {
+        if let Ok(fake) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()
+        {
             if pipeline.add(&fake).is_ok() {
                 let _ = fake.sync_state_with_parent();
                 if let Some(p) = fake.static_pad("sink") {
@@ -341,7 +342,10 @@ mod tests {
         bytes.extend_from_slice(&1000u32.to_le_bytes());
         bytes.extend_from_slice(b"AVI LIST");
         std::fs::write(&avi, &bytes).unwrap();
-        assert!(matches!(uri_for(avi.to_str().unwrap()), Err(SourceError::TruncatedFile { declared: 1008, size: 16, .. })));
+        assert!(matches!(
+            uri_for(avi.to_str().unwrap()),
+            Err(SourceError::TruncatedFile { declared: 1008, size: 16, .. })
+        ));
         let ok = dir.path().join("a b.mp4");
         std::fs::write(&ok, b"x").unwrap();
         assert!(uri_for(ok.to_str().unwrap()).unwrap().starts_with("file:///"));

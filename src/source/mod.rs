@@ -41,7 +41,9 @@ impl SourceConfig {
     pub fn is_live(&self) -> bool {
         self.live.unwrap_or_else(|| {
             let u = self.uri.to_ascii_lowercase();
-            ["rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://", "v4l2://"].iter().any(|p| u.starts_with(p))
+            ["rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://", "v4l2://"]
+                .iter()
+                .any(|p| u.starts_with(p))
         })
     }
 }
@@ -67,7 +69,11 @@ pub enum SourceMsg {
     Started(StreamInfo),
     Frame(Frame),
     /// The stream ended (normally or not). Always the stream's last message.
-    End { stream: Arc<str>, frames: u64, result: Result<(), SourceError> },
+    End {
+        stream: Arc<str>,
+        frames: u64,
+        result: Result<(), SourceError>,
+    },
 }
 
 #[cfg(test)]

@@ -17,7 +17,14 @@ pub struct StreamStarted<'a> {
 impl StreamStarted<'_> {
     pub fn emit(&self) {
         registry().counter("refinevad_streams_started_total", &[]).fetch_add(1, Ordering::Relaxed);
-        tracing::info!(stream = self.stream, uri = self.uri, width = self.width, height = self.height, fps = self.fps, "stream started");
+        tracing::info!(
+            stream = self.stream,
+            uri = self.uri,
+            width = self.width,
+            height = self.height,
+            fps = self.fps,
+            "stream started"
+        );
     }
 }
 
@@ -58,7 +65,9 @@ pub struct FrameDecoded<'a> {
 impl FrameDecoded<'_> {
     /// Counted only: one log line per frame would drown the log.
     pub fn emit(&self) {
-        registry().counter("refinevad_frames_decoded_total", &[("stream", self.stream)]).fetch_add(1, Ordering::Relaxed);
+        registry()
+            .counter("refinevad_frames_decoded_total", &[("stream", self.stream)])
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -72,7 +81,8 @@ pub struct ItemsDropped<'a> {
 
 impl ItemsDropped<'_> {
     pub fn emit(&self) {
-        let c = registry().counter("refinevad_channel_dropped_total", &[("channel", self.channel), ("policy", self.policy)]);
+        let c = registry()
+            .counter("refinevad_channel_dropped_total", &[("channel", self.channel), ("policy", self.policy)]);
         let before = c.fetch_add(self.count, Ordering::Relaxed);
         let after = before + self.count;
         if (before.max(1)).ilog2() != after.ilog2() || before == 0 {
@@ -95,8 +105,16 @@ impl BatchInferred<'_> {
         let labels = [("stage", self.stage), ("worker", self.worker)];
         registry().histogram("refinevad_inference_seconds", &labels).observe(self.seconds);
         registry().histogram("refinevad_batch_size", &labels).observe(self.snippets as f64);
-        registry().counter("refinevad_snippets_inferred_total", &labels).fetch_add(self.snippets as u64, Ordering::Relaxed);
-        tracing::debug!(stage = self.stage, worker = self.worker, batch = self.snippets, ms = self.seconds * 1e3, "batch inferred");
+        registry()
+            .counter("refinevad_snippets_inferred_total", &labels)
+            .fetch_add(self.snippets as u64, Ordering::Relaxed);
+        tracing::debug!(
+            stage = self.stage,
+            worker = self.worker,
+            batch = self.snippets,
+            ms = self.seconds * 1e3,
+            "batch inferred"
+        );
     }
 }
 
@@ -110,7 +128,10 @@ pub struct ProviderSelected<'a> {
 impl ProviderSelected<'_> {
     pub fn emit(&self) {
         registry()
-            .gauge("refinevad_execution_provider", &[("stage", self.stage), ("device", self.device), ("provider", self.provider)])
+            .gauge(
+                "refinevad_execution_provider",
+                &[("stage", self.stage), ("device", self.device), ("provider", self.provider)],
+            )
             .store(1, Ordering::Relaxed);
         tracing::info!(stage = self.stage, device = self.device, provider = self.provider, "execution provider ready");
     }

@@ -97,7 +97,11 @@ fn serve(mut s: TcpStream, state: &OpsState) -> std::io::Result<()> {
         404 => "Not Found",
         _ => "Service Unavailable",
     };
-    write!(s, "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+    write!(
+        s,
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 #[cfg(test)]

@@ -107,7 +107,8 @@ impl Registry {
             };
             let _ = writeln!(out, "# TYPE {name} histogram");
             for (b, bound) in h.buckets.iter().zip(LATENCY_BUCKETS) {
-                let _ = writeln!(out, "{name}_bucket{} {}", join(&format!("le=\"{bound}\"")), b.load(Ordering::Relaxed));
+                let _ =
+                    writeln!(out, "{name}_bucket{} {}", join(&format!("le=\"{bound}\"")), b.load(Ordering::Relaxed));
             }
             let count = h.count.load(Ordering::Relaxed);
             let _ = writeln!(out, "{name}_bucket{} {count}", join("le=\"+Inf\""));

@@ -105,10 +105,17 @@ pub fn run_cli(args: TrainArgs) -> Result<(), TrainError> {
     let test = dataset::load_list(&args.test, &opts)?;
     let ann = Annotations::load(&args.annotations)?;
     if train.layout != test.layout {
-        return Err(TrainError::Invalid(format!("train features have layout {} but test features {}", train.layout.describe(), test.layout.describe())));
+        return Err(TrainError::Invalid(format!(
+            "train features have layout {} but test features {}",
+            train.layout.describe(),
+            test.layout.describe()
+        )));
     }
     if train.categories.is_empty() {
-        return Err(TrainError::Invalid(format!("{}: no abnormal training videos (no categories found)", args.train.display())));
+        return Err(TrainError::Invalid(format!(
+            "{}: no abnormal training videos (no categories found)",
+            args.train.display()
+        )));
     }
     let data = Data::new(train, test, ann);
     let (cfg, recipe) = build_config(&args)?;
@@ -120,7 +127,13 @@ pub fn run_cli(args: TrainArgs) -> Result<(), TrainError> {
         return run_ablation(&args, &data, cfg, recipe, protos.as_deref());
     }
     let r = train_one(&data, cfg, recipe, protos.as_deref(), &args.out, args.resume.as_deref(), &args.select, true)?;
-    println!("best epoch {}: {}  ({:.1} s/epoch) → {}", r.best_epoch, r.best.line, r.secs_per_epoch, args.out.display());
+    println!(
+        "best epoch {}: {}  ({:.1} s/epoch) → {}",
+        r.best_epoch,
+        r.best.line,
+        r.secs_per_epoch,
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -142,7 +155,12 @@ impl Data {
         let videos = train
             .videos
             .into_iter()
-            .map(|v| TrainVideo { category: v.category.as_ref().and_then(|c| categories.iter().position(|k| k == c)), name: v.name, t: v.t, data: v.data })
+            .map(|v| TrainVideo {
+                category: v.category.as_ref().and_then(|c| categories.iter().position(|k| k == c)),
+                name: v.name,
+                t: v.t,
+                data: v.data,
+            })
             .collect();
         Self { train: videos, test, ann, categories }
     }
@@ -189,9 +207,13 @@ fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(p: Option<&Pat
 }
 
 fn read_prototypes(p: &Path, c: usize) -> Result<Vec<Vec<f32>>, TrainError> {
-    let a = crate::io::npy::read_f32(p).map_err(|e| TrainError::Config { path: p.to_owned(), reason: e.to_string() })?;
+    let a =
+        crate::io::npy::read_f32(p).map_err(|e| TrainError::Config { path: p.to_owned(), reason: e.to_string() })?;
     if a.shape.len() != 2 || a.shape[0] != c {
-        return Err(TrainError::Config { path: p.to_owned(), reason: format!("prototypes must be {c}×P (one row per category, sorted), got {:?}", a.shape) });
+        return Err(TrainError::Config {
+            path: p.to_owned(),
+            reason: format!("prototypes must be {c}×P (one row per category, sorted), got {:?}", a.shape),
+        });
     }
     Ok(a.data.chunks(a.shape[1]).map(|r| r.to_vec()).collect())
 }
@@ -223,7 +245,12 @@ impl BestMetrics {
         let f = |k: &str| v[k].as_f64();
         let auc = f("auc").unwrap_or(f64::NAN);
         let ap = f("ap").unwrap_or(f64::NAN);
-        Self { auc, ap, category_accuracy: f("category_accuracy"), line: format!("AUC={auc:.2} AP={ap:.2} (from the resumed checkpoint)") }
+        Self {
+            auc,
+            ap,
+            category_accuracy: f("category_accuracy"),
+            line: format!("AUC={auc:.2} AP={ap:.2} (from the resumed checkpoint)"),
+        }
     }
 }
 
@@ -246,7 +273,14 @@ pub fn metrics_json(m: &Metrics) -> serde_json::Value {
 
 fn summary_line(m: &Metrics) -> String {
     let o = |v: Option<f64>, p: usize| v.map(|x| format!("{x:.p$}")).unwrap_or_else(|| "-".into());
-    format!("AUC={:.2} AP={:.2} AUC_A={} FAR={} CAT={}", m.auc, m.ap, o(m.auc_abnormal, 2), o(m.far, 3), o(m.category_accuracy, 2))
+    format!(
+        "AUC={:.2} AP={:.2} AUC_A={} FAR={} CAT={}",
+        m.auc,
+        m.ap,
+        o(m.auc_abnormal, 2),
+        o(m.far, 3),
+        o(m.category_accuracy, 2)
+    )
 }
 
 /// Predicts every test video with the trainer's current weights.
@@ -276,9 +310,26 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 
 /// Trains one configuration, validating each epoch; the best checkpoint goes to `out`.
 #[allow(clippy::too_many_arguments)]
-pub fn train_one(data: &Data, cfg: HeadConfig, recipe: TrainRecipe, protos: Option<&[Vec<f32>]>, out: &Path, resume: Option<&Path>, select: &str, verbose: bool) -> Result<RunResult, TrainError> {
+pub fn train_one(
+    data: &Data,
+    cfg: HeadConfig,
+    recipe: TrainRecipe,
+    protos: Option<&[Vec<f32>]>,
+    out: &Path,
+    resume: Option<&Path>,
+    select: &str,
+    verbose: bool,
+) -> Result<RunResult, TrainError> {
     std::fs::create_dir_all(out).map_err(io_err(out))?;
-    let mut tr = Trainer::new(cfg, recipe, data.train.clone(), data.test.layout.clone(), data.categories.clone(), protos, &Device::Cpu)?;
+    let mut tr = Trainer::new(
+        cfg,
+        recipe,
+        data.train.clone(),
+        data.test.layout.clone(),
+        data.categories.clone(),
+        protos,
+        &Device::Cpu,
+    )?;
     let spe = tr.steps_per_epoch();
     let total = tr.total_steps();
     let epochs = total.div_ceil(spe);
@@ -315,7 +366,18 @@ pub fn train_one(data: &Data, cfg: HeadConfig, recipe: TrainRecipe, protos: Opti
             if tty {
                 let w = 30;
                 let fill = (i + 1) * w / n;
-                eprint!("\repoch {:>3}/{epochs} [{}{}] {}/{} loss {:.4} (mil {:.4} smooth {:.4} cat {:.4})   ", epoch + 1, "#".repeat(fill), " ".repeat(w - fill), i + 1, n, p.total, p.mil, p.smooth, p.cat);
+                eprint!(
+                    "\repoch {:>3}/{epochs} [{}{}] {}/{} loss {:.4} (mil {:.4} smooth {:.4} cat {:.4})   ",
+                    epoch + 1,
+                    "#".repeat(fill),
+                    " ".repeat(w - fill),
+                    i + 1,
+                    n,
+                    p.total,
+                    p.mil,
+                    p.smooth,
+                    p.cat
+                );
                 let _ = std::io::stderr().flush();
             }
         })?;
@@ -331,13 +393,22 @@ pub fn train_one(data: &Data, cfg: HeadConfig, recipe: TrainRecipe, protos: Opti
             }
             eprintln!(
                 "epoch {:>3}/{epochs} step {:>5} {:.1}s loss {:.4} (mil {:.4} smooth {:.4} cat {:.4}) | {}{}",
-                epoch + 1, tr.step_count(), train_secs, parts.total, parts.mil, parts.smooth, parts.cat, summary_line(&m), if improved { " *" } else { "" }
+                epoch + 1,
+                tr.step_count(),
+                train_secs,
+                parts.total,
+                parts.mil,
+                parts.smooth,
+                parts.cat,
+                summary_line(&m),
+                if improved { " *" } else { "" }
             );
         }
         history.push(json!({ "epoch": epoch + 1, "step": tr.step_count(), "train_secs": train_secs, "loss": parts, "metrics": metrics_json(&m) }));
         if improved {
             let mut ck = tr.checkpoint();
-            ck.metrics = json!({ "epoch": epoch + 1, "step": tr.step_count(), "select": select, "test": metrics_json(&m) });
+            ck.metrics =
+                json!({ "epoch": epoch + 1, "step": tr.step_count(), "select": select, "test": metrics_json(&m) });
             ck.save(&tr.model, out)?;
             best = Some((score, BestMetrics::from_metrics(&m), epoch + 1));
         }
@@ -345,19 +416,27 @@ pub fn train_one(data: &Data, cfg: HeadConfig, recipe: TrainRecipe, protos: Opti
         let hpath = out.join("history.json");
         write_atomic(&hpath, &serde_json::to_vec_pretty(&history).unwrap_or_default()).map_err(io_err(&hpath))?;
     }
-    let (_, best, best_epoch) = best.ok_or_else(|| TrainError::Invalid("no epoch was run (nothing left to train?)".into()))?;
+    let (_, best, best_epoch) =
+        best.ok_or_else(|| TrainError::Invalid("no epoch was run (nothing left to train?)".into()))?;
     let secs = if epoch_secs.is_empty() { 0.0 } else { epoch_secs.iter().sum::<f64>() / epoch_secs.len() as f64 };
     Ok(RunResult { best, best_epoch, secs_per_epoch: secs, param_count: tr.model.num_params() })
 }
 
 /// Training state for `--resume`: weights, AdamW moments, step, RNG, history.
-fn save_state(tr: &Trainer, dir: &Path, epoch: usize, history: &[serde_json::Value], best: Option<f64>) -> Result<(), TrainError> {
+fn save_state(
+    tr: &Trainer,
+    dir: &Path,
+    epoch: usize,
+    history: &[serde_json::Value],
+    best: Option<f64>,
+) -> Result<(), TrainError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut ck = tr.checkpoint();
     ck.save(&tr.model, dir)?;
     let opt: std::collections::HashMap<String, candle_core::Tensor> = tr.opt.state_tensors().into_iter().collect();
     let opath = dir.join("optimizer.safetensors");
-    candle_core::safetensors::save(&opt, &opath).map_err(|e| TrainError::Invalid(format!("{}: {e}", opath.display())))?;
+    candle_core::safetensors::save(&opt, &opath)
+        .map_err(|e| TrainError::Invalid(format!("{}: {e}", opath.display())))?;
     let s = json!({ "epoch": epoch, "step": tr.step_count(), "rng": tr.rng, "history": history, "best": best });
     let spath = dir.join("state.json");
     write_atomic(&spath, &serde_json::to_vec_pretty(&s).unwrap_or_default()).map_err(io_err(&spath))
@@ -366,7 +445,10 @@ fn save_state(tr: &Trainer, dir: &Path, epoch: usize, history: &[serde_json::Val
 fn load_state(tr: &mut Trainer, dir: &Path) -> Result<(usize, Vec<serde_json::Value>, Option<f64>), TrainError> {
     let loaded = crate::model::LoadedModel::load(dir)?;
     if loaded.checkpoint.architecture != *tr.model.config() {
-        return Err(TrainError::Invalid(format!("{}: saved architecture differs from the requested one", dir.display())));
+        return Err(TrainError::Invalid(format!(
+            "{}: saved architecture differs from the requested one",
+            dir.display()
+        )));
     }
     if loaded.checkpoint.layout != tr.layout || loaded.checkpoint.categories != tr.categories {
         return Err(TrainError::Invalid(format!("{}: saved layout/categories differ from the data", dir.display())));
@@ -375,12 +457,15 @@ fn load_state(tr: &mut Trainer, dir: &Path) -> Result<(usize, Vec<serde_json::Va
         v.set(loaded.model.vars()[k].as_tensor())?;
     }
     let opath = dir.join("optimizer.safetensors");
-    let opt = candle_core::safetensors::load(&opath, &Device::Cpu).map_err(|e| TrainError::Invalid(format!("{}: {e}", opath.display())))?;
+    let opt = candle_core::safetensors::load(&opath, &Device::Cpu)
+        .map_err(|e| TrainError::Invalid(format!("{}: {e}", opath.display())))?;
     let spath = dir.join("state.json");
-    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&spath).map_err(io_err(&spath))?).map_err(|e| TrainError::Config { path: spath.clone(), reason: e.to_string() })?;
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&spath).map_err(io_err(&spath))?)
+        .map_err(|e| TrainError::Config { path: spath.clone(), reason: e.to_string() })?;
     let step = s["step"].as_u64().unwrap_or(0) as usize;
     tr.opt.load_state(&opt, step)?;
-    tr.rng = serde_json::from_value(s["rng"].clone()).map_err(|e| TrainError::Config { path: spath.clone(), reason: e.to_string() })?;
+    tr.rng = serde_json::from_value(s["rng"].clone())
+        .map_err(|e| TrainError::Config { path: spath.clone(), reason: e.to_string() })?;
     tr.model.reseed_dropout(tr.rng.next_u64());
     let hist = s["history"].as_array().cloned().unwrap_or_default();
     Ok((s["epoch"].as_u64().unwrap_or(0) as usize, hist, s["best"].as_f64()))
@@ -392,13 +477,28 @@ pub fn ablation_rows(base: &HeadConfig) -> Vec<(&'static str, HeadConfig)> {
     vec![
         ("Base (MLP + MIL)", HeadConfig { no_motar: true, no_core: true, ..b.clone() }),
         ("+ MoTAR", HeadConfig { no_motar: false, no_core: true, ..b.clone() }),
-        ("+ Category-Injection", HeadConfig { no_motar: true, no_core: false, weighting: CategoryWeighting::Uniform, ..b.clone() }),
-        ("+ Category-Injection + Soft-Classification (CORE)", HeadConfig { no_motar: true, no_core: false, weighting: CategoryWeighting::Soft, ..b.clone() }),
-        ("+ MoTAR + CORE (full)", HeadConfig { no_motar: false, no_core: false, weighting: CategoryWeighting::Soft, ..b }),
+        (
+            "+ Category-Injection",
+            HeadConfig { no_motar: true, no_core: false, weighting: CategoryWeighting::Uniform, ..b.clone() },
+        ),
+        (
+            "+ Category-Injection + Soft-Classification (CORE)",
+            HeadConfig { no_motar: true, no_core: false, weighting: CategoryWeighting::Soft, ..b.clone() },
+        ),
+        (
+            "+ MoTAR + CORE (full)",
+            HeadConfig { no_motar: false, no_core: false, weighting: CategoryWeighting::Soft, ..b },
+        ),
     ]
 }
 
-fn run_ablation(args: &TrainArgs, data: &Data, cfg: HeadConfig, recipe: TrainRecipe, protos: Option<&[Vec<f32>]>) -> Result<(), TrainError> {
+fn run_ablation(
+    args: &TrainArgs,
+    data: &Data,
+    cfg: HeadConfig,
+    recipe: TrainRecipe,
+    protos: Option<&[Vec<f32>]>,
+) -> Result<(), TrainError> {
     let mut rows = Vec::new();
     for (i, (name, c)) in ablation_rows(&cfg).into_iter().enumerate() {
         let mut runs = Vec::new();
@@ -406,7 +506,16 @@ fn run_ablation(args: &TrainArgs, data: &Data, cfg: HeadConfig, recipe: TrainRec
             let seed = args.seed + s as u64;
             let dir = args.out.join(format!("row{}", i + 1)).join(format!("seed{seed}"));
             eprintln!("ablation row {} ({name}), seed {seed}", i + 1);
-            let r = train_one(data, c.clone(), TrainRecipe { seed, ..recipe.clone() }, protos, &dir, None, &args.select, true)?;
+            let r = train_one(
+                data,
+                c.clone(),
+                TrainRecipe { seed, ..recipe.clone() },
+                protos,
+                &dir,
+                None,
+                &args.select,
+                true,
+            )?;
             runs.push(r);
         }
         rows.push((name, runs));

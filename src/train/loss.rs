@@ -49,8 +49,14 @@ pub fn gaussian_smoothness(scores: &Tensor, mask: &Tensor, sigma: f32) -> CResul
         let g = (-(j * j) / (2.0 * sigma * sigma)).exp() as f64;
         let s = (pad_s.narrow(1, off, t)? * g)?;
         let m = (pad_m.narrow(1, off, t)? * g)?;
-        num = Some(match num { Some(n) => (n + s)?, None => s });
-        den = Some(match den { Some(d) => (d + m)?, None => m });
+        num = Some(match num {
+            Some(n) => (n + s)?,
+            None => s,
+        });
+        den = Some(match den {
+            Some(d) => (d + m)?,
+            None => m,
+        });
     }
     let smooth = num.unwrap().div(&(den.unwrap() + EPS)?)?;
     let diff = (scores - smooth)?.sqr()?.mul(mask)?;
@@ -63,7 +69,8 @@ pub fn gaussian_smoothness(scores: &Tensor, mask: &Tensor, sigma: f32) -> CResul
 pub fn category_bce(logits: &Tensor, categories: &[Option<usize>]) -> CResult<Tensor> {
     let (b, c, _) = logits.dims3()?;
     let z = (logits.narrow(2, 1, 1)? - logits.narrow(2, 0, 1)?)?.squeeze(2)?;
-    let y: Vec<f32> = (0..b).flat_map(|i| (0..c).map(move |k| if categories[i] == Some(k) { 1.0 } else { 0.0 })).collect();
+    let y: Vec<f32> =
+        (0..b).flat_map(|i| (0..c).map(move |k| if categories[i] == Some(k) { 1.0 } else { 0.0 })).collect();
     let y = Tensor::from_vec(y, (b, c), logits.device())?;
     // log σ(z) = −softplus(−z); stable softplus(x) = max(x,0) + ln(1 + e^{−|x|}).
     let softplus = |x: &Tensor| -> CResult<Tensor> { x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()? };

@@ -129,7 +129,15 @@ pub struct Trainer {
 
 impl Trainer {
     /// Fits normalisation on `videos`, builds the model and the optimiser.
-    pub fn new(mut cfg: HeadConfig, recipe: TrainRecipe, mut videos: Vec<TrainVideo>, layout: FeatureLayout, categories: Vec<String>, init_prototypes: Option<&[Vec<f32>]>, device: &Device) -> Result<Self, ModelError> {
+    pub fn new(
+        mut cfg: HeadConfig,
+        recipe: TrainRecipe,
+        mut videos: Vec<TrainVideo>,
+        layout: FeatureLayout,
+        categories: Vec<String>,
+        init_prototypes: Option<&[Vec<f32>]>,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         let d = layout.width();
         cfg.input_dim = d;
         cfg.num_categories = categories.len();
@@ -146,7 +154,11 @@ impl Trainer {
         let normal: Vec<usize> = (0..videos.len()).filter(|&i| videos[i].category.is_none()).collect();
         let abnormal: Vec<usize> = (0..videos.len()).filter(|&i| videos[i].category.is_some()).collect();
         if normal.is_empty() || abnormal.is_empty() {
-            return Err(ModelError::Input(format!("training needs normal and abnormal videos (got {} normal, {} abnormal)", normal.len(), abnormal.len())));
+            return Err(ModelError::Input(format!(
+                "training needs normal and abnormal videos (got {} normal, {} abnormal)",
+                normal.len(),
+                abnormal.len()
+            )));
         }
         let half = (recipe.batch_size / 2).max(1).min(normal.len()).min(abnormal.len());
         let mut rng = Rng::new(recipe.seed);
@@ -154,18 +166,21 @@ impl Trainer {
         model.set_gate_stats(norm.gate);
         model.reseed_dropout(rng.next_u64());
         let mut t = Self {
-            opt: AdamW::new(model.vars(), AdamWConfig {
-                lr: recipe.lr,
-                weight_decay: recipe.weight_decay,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                warmup_steps: recipe.warmup_steps,
-                total_steps: 1,
-                min_lr_frac: recipe.min_lr_frac,
-                grad_clip: recipe.grad_clip,
-                gate_lr_mult: recipe.gate_lr_mult,
-            })?,
+            opt: AdamW::new(
+                model.vars(),
+                AdamWConfig {
+                    lr: recipe.lr,
+                    weight_decay: recipe.weight_decay,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-8,
+                    warmup_steps: recipe.warmup_steps,
+                    total_steps: 1,
+                    min_lr_frac: recipe.min_lr_frac,
+                    grad_clip: recipe.grad_clip,
+                    gate_lr_mult: recipe.gate_lr_mult,
+                },
+            )?,
             model,
             norm,
             recipe,
@@ -238,7 +253,8 @@ impl Trainer {
                 ids.push(self.draw(class));
             }
         }
-        let crops: Vec<Vec<usize>> = ids.iter().map(|&i| self.videos[i].t).collect::<Vec<_>>().into_iter().map(|t| self.crop(t)).collect();
+        let crops: Vec<Vec<usize>> =
+            ids.iter().map(|&i| self.videos[i].t).collect::<Vec<_>>().into_iter().map(|t| self.crop(t)).collect();
         let tmax = crops.iter().map(|c| c.len()).max().unwrap_or(1);
         let b = ids.len();
         let mut x = vec![0f32; b * tmax * d];
@@ -265,12 +281,22 @@ impl Trainer {
             total = (total + (cat * self.recipe.lambda_cat)?)?;
         }
         let grad_norm = self.opt.backward_step(&total)?;
-        Ok(LossParts { total: total.to_scalar::<f32>()? as f64, mil: mil.to_scalar::<f32>()? as f64, smooth: smooth.to_scalar::<f32>()? as f64, cat: cat_v, grad_norm })
+        Ok(LossParts {
+            total: total.to_scalar::<f32>()? as f64,
+            mil: mil.to_scalar::<f32>()? as f64,
+            smooth: smooth.to_scalar::<f32>()? as f64,
+            cat: cat_v,
+            grad_norm,
+        })
     }
 
     /// Runs `n` steps and returns the mean loss parts; `progress(step_in_run, parts)` is
     /// called after each step.
-    pub fn run_steps(&mut self, n: usize, mut progress: impl FnMut(usize, &LossParts)) -> Result<LossParts, ModelError> {
+    pub fn run_steps(
+        &mut self,
+        n: usize,
+        mut progress: impl FnMut(usize, &LossParts),
+    ) -> Result<LossParts, ModelError> {
         let mut mean = LossParts::default();
         for i in 0..n {
             let p = self.step()?;

@@ -32,8 +32,18 @@ pub struct SegMeta {
 pub enum WindowMsg {
     Started(StreamInfo),
     /// MoTAR output for `segments` (row-major T×d_model); CORE emits `segments[emit_from..]`.
-    Window { stream: Arc<str>, segments: Vec<SegMeta>, hidden: Vec<f32>, emit_from: usize },
-    End { stream: Arc<str>, frames: u64, segments: usize, result: Result<(), SourceError> },
+    Window {
+        stream: Arc<str>,
+        segments: Vec<SegMeta>,
+        hidden: Vec<f32>,
+        emit_from: usize,
+    },
+    End {
+        stream: Arc<str>,
+        frames: u64,
+        segments: usize,
+        result: Result<(), SourceError>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,12 +58,16 @@ pub enum StageError {
 /// own thread).
 fn load(cfg: &ModelStageConfig) -> Result<LoadedModel, StageError> {
     let device = cfg.candle_device().map_err(StageError::Device)?;
-    LoadedModel::load_on(&cfg.checkpoint, &device).map_err(|source| StageError::Model { path: cfg.checkpoint.clone(), source })
+    LoadedModel::load_on(&cfg.checkpoint, &device)
+        .map_err(|source| StageError::Model { path: cfg.checkpoint.clone(), source })
 }
 
 /// Checks the checkpoint exists, loads, and matches the feature layout (for `check` and
 /// before a run starts decoding).
-pub fn check_checkpoint(cfg: &ModelStageConfig, layout: &crate::features::layout::FeatureLayout) -> Result<Vec<String>, StageError> {
+pub fn check_checkpoint(
+    cfg: &ModelStageConfig,
+    layout: &crate::features::layout::FeatureLayout,
+) -> Result<Vec<String>, StageError> {
     let m = load(cfg)?;
     m.check_layout(layout).map_err(|source| StageError::Model { path: cfg.checkpoint.clone(), source })?;
     Ok(m.categories().to_vec())
@@ -121,7 +135,12 @@ struct StreamBuf {
     failed: Option<String>,
 }
 
-fn motar_worker(model: LoadedModel, input: Rx<FeatureMsg>, cores: Vec<Tx<WindowMsg>>, live: super::LiveWindowConfig) -> Result<(), String> {
+fn motar_worker(
+    model: LoadedModel,
+    input: Rx<FeatureMsg>,
+    cores: Vec<Tx<WindowMsg>>,
+    live: super::LiveWindowConfig,
+) -> Result<(), String> {
     let mut streams: HashMap<Arc<str>, StreamBuf> = HashMap::new();
     let d = model.layout().width();
     for msg in input.iter() {
@@ -175,7 +194,10 @@ fn motar_worker(model: LoadedModel, input: Rx<FeatureMsg>, cores: Vec<Tx<WindowM
             let mut st = streams.remove(&stream).expect("stream present");
             let (frames, n, mut result) = st.end.take().expect("end present");
             if let Some(e) = st.failed.take() {
-                result = Err(SourceError::Decode { input: stream.to_string(), detail: format!("feature extraction failed: {e}") });
+                result = Err(SourceError::Decode {
+                    input: stream.to_string(),
+                    detail: format!("feature extraction failed: {e}"),
+                });
             }
             if result.is_ok() && st.unscored > 0 {
                 score_window(&model, &mut st, d, &stream, core)?;
@@ -191,7 +213,13 @@ fn send(tx: &Tx<WindowMsg>, msg: WindowMsg) -> Result<(), String> {
 }
 
 /// Runs MoTAR on the buffered rows and hands the window to CORE.
-fn score_window(model: &LoadedModel, st: &mut StreamBuf, d: usize, stream: &Arc<str>, core: &Tx<WindowMsg>) -> Result<(), String> {
+fn score_window(
+    model: &LoadedModel,
+    st: &mut StreamBuf,
+    d: usize,
+    stream: &Arc<str>,
+    core: &Tx<WindowMsg>,
+) -> Result<(), String> {
     let t = st.rows.len();
     let mut x = Vec::with_capacity(t * d);
     for (_, v) in &st.rows {
@@ -216,14 +244,21 @@ fn seg_meta(s: &SegmentFeatures, info: Option<&StreamInfo>) -> SegMeta {
     SegMeta { index: s.index, frame_start: s.frame_start, frame_end: s.frame_end, time_start, time_end }
 }
 
-fn core_worker(model: LoadedModel, input: Rx<WindowMsg>, output: Tx<ScoreMsg>, categories: Arc<[String]>) -> Result<(), String> {
+fn core_worker(
+    model: LoadedModel,
+    input: Rx<WindowMsg>,
+    output: Tx<ScoreMsg>,
+    categories: Arc<[String]>,
+) -> Result<(), String> {
     for msg in input.iter() {
         let out = match msg {
             WindowMsg::Started(info) => vec![ScoreMsg::Started { info, categories: categories.clone() }],
-            WindowMsg::End { stream, frames, segments, result } => vec![ScoreMsg::End { stream, frames, segments, result }],
+            WindowMsg::End { stream, frames, segments, result } => {
+                vec![ScoreMsg::End { stream, frames, segments, result }]
+            }
             WindowMsg::Window { stream, segments, hidden, emit_from } => {
-                let (scores, probs) =
-                    super::head::core_stage(&model, &hidden, segments.len()).map_err(|e| format!("{stream}: CORE failed: {e}"))?;
+                let (scores, probs) = super::head::core_stage(&model, &hidden, segments.len())
+                    .map_err(|e| format!("{stream}: CORE failed: {e}"))?;
                 segments[emit_from..]
                     .iter()
                     .zip(&scores[emit_from..])

@@ -39,7 +39,8 @@ pub fn generate(n_normal: usize, n_per_category: usize, seed: u64, t_range: (usi
     let mut dir_rng = Rng::new(1234);
     let shift_dir: Vec<f32> = unit(&mut dir_rng, d);
     let mut out = Vec::new();
-    let cats: Vec<Option<usize>> = (0..n_normal).map(|_| None).chain((0..3).flat_map(|c| (0..n_per_category).map(move |_| Some(c)))).collect();
+    let cats: Vec<Option<usize>> =
+        (0..n_normal).map(|_| None).chain((0..3).flat_map(|c| (0..n_per_category).map(move |_| Some(c)))).collect();
     for (i, cat) in cats.into_iter().enumerate() {
         let t = t_range.0 + rng.below(t_range.1 - t_range.0 + 1);
         let offset: Vec<f32> = (0..d).map(|_| 2.0 * rng.normal()).collect();
@@ -67,7 +68,12 @@ pub fn generate(n_normal: usize, n_per_category: usize, seed: u64, t_range: (usi
                 *v = rho * *v + innov * rng.normal();
             }
             let mut row: Vec<f32> = (0..d)
-                .map(|j| offset[j] + z[j] + drift_amp * drift[j] * (s as f32 / t as f32) + if cut.is_some_and(|c| s >= c) { cut_jump[j] } else { 0.0 })
+                .map(|j| {
+                    offset[j]
+                        + z[j]
+                        + drift_amp * drift[j] * (s as f32 / t as f32)
+                        + if cut.is_some_and(|c| s >= c) { cut_jump[j] } else { 0.0 }
+                })
                 .collect();
             if inside {
                 truth[s] = 1;
@@ -179,26 +185,53 @@ pub fn evaluate(tr: &Trainer, test: &[SynthVideo]) -> Result<Report, ModelError>
         if let Some(c) = v.category {
             n_ab += 1;
             if !p.category_probs.is_empty() {
-                let am = (0..p.category_probs.len()).max_by(|&a, &b| p.category_probs[a].total_cmp(&p.category_probs[b])).unwrap();
+                let am = (0..p.category_probs.len())
+                    .max_by(|&a, &b| p.category_probs[a].total_cmp(&p.category_probs[b]))
+                    .unwrap();
                 hit += (am == c) as usize;
             }
         }
     }
     let per: Vec<f64> = (0..CATEGORIES.len())
         .map(|c| {
-            let keep: Vec<usize> = (0..scores.len()).filter(|&i| seg_cat[i].is_none() && truth[i] == 0 || seg_cat[i] == Some(c)).collect();
-            auc(&keep.iter().map(|&i| scores[i]).collect::<Vec<_>>(), &keep.iter().map(|&i| truth[i]).collect::<Vec<_>>())
+            let keep: Vec<usize> =
+                (0..scores.len()).filter(|&i| seg_cat[i].is_none() && truth[i] == 0 || seg_cat[i] == Some(c)).collect();
+            auc(
+                &keep.iter().map(|&i| scores[i]).collect::<Vec<_>>(),
+                &keep.iter().map(|&i| truth[i]).collect::<Vec<_>>(),
+            )
         })
         .collect();
-    Ok(Report { auc: auc(&scores, &truth), auc_per_category: per, cat_acc: 100.0 * hit as f64 / n_ab.max(1) as f64, gate, log_motion: lm })
+    Ok(Report {
+        auc: auc(&scores, &truth),
+        auc_per_category: per,
+        cat_acc: 100.0 * hit as f64 / n_ab.max(1) as f64,
+        gate,
+        log_motion: lm,
+    })
 }
 
 pub fn small_config() -> HeadConfig {
-    HeadConfig { d_model: 64, gate_hidden: 16, score_hidden: 32, prototype_dim: 64, dropout: 0.1, ..HeadConfig::default() }
+    HeadConfig {
+        d_model: 64,
+        gate_hidden: 16,
+        score_hidden: 32,
+        prototype_dim: 64,
+        dropout: 0.1,
+        ..HeadConfig::default()
+    }
 }
 
 pub fn small_recipe(seed: u64, steps: usize) -> TrainRecipe {
-    TrainRecipe { seed, steps: Some(steps), batch_size: 16, lr: 1e-3, warmup_steps: 20, max_len: 128, ..TrainRecipe::default() }
+    TrainRecipe {
+        seed,
+        steps: Some(steps),
+        batch_size: 16,
+        lr: 1e-3,
+        warmup_steps: 20,
+        max_len: 128,
+        ..TrainRecipe::default()
+    }
 }
 
 pub fn trainer(cfg: HeadConfig, recipe: TrainRecipe, train: &[SynthVideo]) -> Trainer {
@@ -225,4 +258,3 @@ pub fn write_split(dir: &std::path::Path, name: &str, videos: &[SynthVideo], ann
     std::fs::write(&list, csv).unwrap();
     list
 }
-
