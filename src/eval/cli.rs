@@ -112,21 +112,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), EvalError> {
 pub fn predict_dataset(model_dir: &Path, ds: &Dataset) -> Result<Vec<VideoPrediction>, EvalError> {
     let model = LoadedModel::load(model_dir)?;
     model.check_layout(&ds.layout)?;
-    ds.videos
-        .iter()
-        .map(|v| {
-            let p = model.predict(&v.data, v.t, v.d, &ds.layout)?;
-            Ok(VideoPrediction {
-                name: v.name.clone(),
-                scores: p.scores,
-                snippet_frames: v.snippet_frames,
-                n_frames: v.n_frames,
-                category_probs: (!p.category_probs.is_empty()).then_some(p.category_probs),
-                categories: p.categories,
-                true_category: v.category.clone(),
-            })
-        })
-        .collect()
+    ds.videos.iter().map(|v| Ok(VideoPrediction::of_video(v, model.predict(&v.data, v.t, v.d, &ds.layout)?))).collect()
 }
 
 fn write_plots(dir: &Path, preds: &[VideoPrediction], ann: &Annotations) -> Result<(), EvalError> {

@@ -38,6 +38,21 @@ pub struct VideoPrediction {
 }
 
 impl VideoPrediction {
+    /// The head's prediction for a dataset video, with the video's own ground-truth fields.
+    pub fn of_video(v: &crate::dataset::VideoFeatures, p: crate::model::Prediction) -> Self {
+        VideoPrediction {
+            name: v.name.clone(),
+            scores: p.scores,
+            snippet_frames: v.snippet_frames,
+            n_frames: v.n_frames,
+            category_probs: (!p.category_probs.is_empty()).then_some(p.category_probs),
+            categories: p.categories,
+            true_category: v.category.clone(),
+        }
+    }
+}
+
+impl VideoPrediction {
     /// Evaluated frames L (see the module docs).
     pub fn eval_frames(&self) -> u64 {
         let covered = (self.scores.len() * self.snippet_frames) as u64;

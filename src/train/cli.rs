@@ -285,21 +285,7 @@ fn summary_line(m: &Metrics) -> String {
 
 /// Predicts every test video with the trainer's current weights.
 pub fn predict_test(tr: &Trainer, test: &Dataset) -> Result<Vec<VideoPrediction>, TrainError> {
-    test.videos
-        .iter()
-        .map(|v| {
-            let p = tr.predict(&v.data, v.t)?;
-            Ok(VideoPrediction {
-                name: v.name.clone(),
-                scores: p.scores,
-                snippet_frames: v.snippet_frames,
-                n_frames: v.n_frames,
-                category_probs: (!p.category_probs.is_empty()).then_some(p.category_probs),
-                categories: p.categories,
-                true_category: v.category.clone(),
-            })
-        })
-        .collect()
+    test.videos.iter().map(|v| Ok(VideoPrediction::of_video(v, tr.predict(&v.data, v.t)?))).collect()
 }
 
 const STATE_DIR: &str = "train_state";
