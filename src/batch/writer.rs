@@ -315,16 +315,7 @@ fn push_segment(st: &mut StreamState, seg: &ScoredSegment) {
     if let Some(det) = st.detector.as_mut() {
         st.closed.extend(det.push(seg).into_iter().filter(|e| e.status == EventStatus::Closed));
     }
-    let timed = seg.time_end > seg.time_start;
-    st.rows.push(ScoreRow {
-        segment: seg.index,
-        frame_start: seg.frame_start,
-        frame_end: seg.frame_end,
-        time_start: timed.then_some(seg.time_start),
-        time_end: timed.then_some(seg.time_end),
-        score: seg.score,
-        probs: seg.category_probs.clone(),
-    });
+    st.rows.push(crate::sinks::score_row(seg));
     if st.peak.is_none_or(|(p, _)| seg.score > p) {
         st.peak = Some((seg.score, seg.time_start));
     }

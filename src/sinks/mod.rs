@@ -21,6 +21,7 @@ pub use config::{
     validate_sinks, EventsJsonSinkConfig, JsonlSinkConfig, PlotSinkConfig, ScoresCsvSinkConfig, SinkConfig,
     SinkQueueConfig, StdoutSinkConfig, WebhookSinkConfig,
 };
+pub(crate) use files::score_row;
 pub use paths::stream_path;
 pub use set::{SinkContext, SinkSet};
 pub use stdout::format_line;
