@@ -24,7 +24,8 @@ t0=$(date +%s)
 # ---------------------------------------------------------------- system packages
 APT_PKGS=(pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
+  libgstrtspserver-1.0-dev
   python3-torch python3-torchvision python3-onnx python3-numpy python3-pip
   chromium)
 missing=()

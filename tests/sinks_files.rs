@@ -89,7 +89,7 @@ fn run_events_feeds_every_file_sink() {
     ];
     let sinks = SinkSet::spawn(&cfgs, &SinkContext { pipeline: "demo".into(), ops: None }).unwrap();
     let (tx, rx) = bounded::<ScoreMsg>("scores", &ChannelConfig::default());
-    let ctx = EventContext { pipeline: "demo".into(), model: "refinevad-default".into() };
+    let ctx = EventContext { pipeline: "demo".into(), model: "refinevad-default".into(), ..Default::default() };
     let cfg = EventsConfig::default();
     // Two streams interleaved, one with a nested id; the second has no anomaly.
     let n1 = 40 * SF - 5; // the last segment is short
@@ -156,7 +156,7 @@ fn jsonl_appends_across_runs_and_bad_paths_fail_at_start() {
     let t = tempfile::tempdir().unwrap();
     let path = t.path().join("e.jsonl");
     let cfg = [SinkConfig::Jsonl(JsonlSinkConfig { path: path.clone(), queue: Default::default() })];
-    let ctx = EventContext { pipeline: "p".into(), model: "m".into() };
+    let ctx = EventContext { pipeline: "p".into(), model: "m".into(), ..Default::default() };
     for _ in 0..2 {
         let sinks = SinkSet::spawn(&cfg, &SinkContext::default()).unwrap();
         let (tx, rx) = bounded::<ScoreMsg>("scores2", &ChannelConfig::default());

@@ -269,7 +269,7 @@ pub fn run_cli(args: BatchArgs) -> Result<u8, BatchError> {
         let writer = OutputWriter {
             out: out.clone(),
             events: cfg.events.clone(),
-            ctx: EventContext { pipeline: cfg.name.clone(), model: meta.model.clone() },
+            ctx: EventContext { pipeline: cfg.name.clone(), model: meta.model.clone(), ..Default::default() },
             annotations: annotations.clone(),
             truth_hash: truth_hash.clone(),
             config_hash: config_hash.clone(),

@@ -31,6 +31,9 @@ pub struct EventContext {
     pub pipeline: String,
     /// Model identifier reported in events (e.g. the checkpoint's file stem).
     pub model: String,
+    /// Where each event's video clip will be: a path or URL template with `{stream}` and
+    /// `{event_id}` (set when a `clips` sink is configured).
+    pub clip_template: Option<String>,
 }
 
 /// Score-weighted sums of a run of segments.
@@ -251,6 +254,11 @@ impl EventDetector {
             pipeline: self.ctx.pipeline.clone(),
             model: self.ctx.model.clone(),
             wall_time: rfc3339_utc(SystemTime::now()),
+            clip: self
+                .ctx
+                .clip_template
+                .as_ref()
+                .map(|t| t.replace("{stream}", &self.stream).replace("{event_id}", &o.id)),
         };
         o.reported = true;
         o.seq += 1;

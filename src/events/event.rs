@@ -64,6 +64,9 @@ pub struct Event {
     pub model: String,
     /// When this message was emitted (RFC 3339, UTC).
     pub wall_time: String,
+    /// The event's video clip (path or URL), when a `clips` sink records them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<String>,
 }
 
 impl Event {

@@ -25,7 +25,7 @@ fn seg(i: usize, score: f32, probs: [f32; 2]) -> ScoredSegment {
 }
 
 fn detector(cfg: &EventsConfig) -> EventDetector {
-    let ctx = EventContext { pipeline: "test".into(), model: "m".into() };
+    let ctx = EventContext { pipeline: "test".into(), model: "m".into(), ..Default::default() };
     let cats: Arc<[String]> = CATS.iter().map(|c| c.to_string()).collect();
     EventDetector::for_stream(cfg, &ctx, Arc::from("cam1"), "file:///v/cam1.mp4", cats)
 }

@@ -231,6 +231,7 @@ impl Segmenter {
                     .or_insert_with(|| StreamSegmenter::new(f.stream.clone(), &self.cfg, self.needs));
                 seg.push(f).map(SegmentMsg::Snippet).into_iter().collect()
             }
+            SourceMsg::Down { .. } | SourceMsg::Up { .. } => Vec::new(),
             SourceMsg::End { stream, frames, result } => {
                 let mut out = Vec::new();
                 let mut snippets = 0;

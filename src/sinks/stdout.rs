@@ -77,6 +77,7 @@ mod tests {
             pipeline: String::new(),
             model: String::new(),
             wall_time: String::new(),
+            clip: None,
         };
         assert_eq!(format_line(&e), "12.8s–19.2s  cam1  OPENED  Fire 0.91 (peak 0.97)");
         let e = Event { status: EventStatus::Closed, category: None, ..e };

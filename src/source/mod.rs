@@ -68,6 +68,27 @@ pub enum SourceMsg {
     /// Caps are known; sent once before the first frame.
     Started(StreamInfo),
     Frame(Frame),
+    /// A live stream lost its source (error, end or stall) and will try to reconnect.
+    /// Everything before is finished downstream (partial snippet, MoTAR window, open
+    /// event): frames after a later `Up` are not continuous with those before.
+    Down {
+        stream: Arc<str>,
+        /// Frames sent so far; frame indices keep counting across reconnects.
+        frames: u64,
+        /// Why the source went down (a `SourceError` message).
+        cause: String,
+    },
+    /// A live stream is back after a `Down`; its frames follow.
+    Up {
+        stream: Arc<str>,
+        /// Stream time (seconds since the stream first started, wall clock) at which
+        /// this connection starts, so segment times stay monotonic across the gap.
+        offset_s: f64,
+        /// How long the source was down, seconds.
+        down_s: f64,
+        /// Reconnect attempts it took.
+        attempts: u32,
+    },
     /// The stream ended (normally or not). Always the stream's last message.
     End {
         stream: Arc<str>,

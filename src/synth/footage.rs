@@ -125,6 +125,7 @@ pub fn decode(file: &str, size: (u32, u32), keep: Option<(f64, f64)>) -> Result<
                 raw.push((t, keep_it.then_some(f.rgb)));
             }
             SourceMsg::End { .. } => break,
+            SourceMsg::Down { .. } | SourceMsg::Up { .. } => {}
         }
     }
     let n = worker

@@ -261,6 +261,7 @@ pub fn message(m: u64, streams: u64) -> Event {
         pipeline: "test".into(),
         model: "m".into(),
         wall_time: "2026-01-01T00:00:00.000Z".into(),
+        clip: None,
     }
 }
 

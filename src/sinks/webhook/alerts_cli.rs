@@ -263,6 +263,7 @@ pub fn synthetic_message(m: u64, streams: u64) -> Event {
         pipeline: "feed".into(),
         model: "synthetic".into(),
         wall_time: crate::events::rfc3339_utc(std::time::SystemTime::now()),
+        clip: None,
     }
 }
 

@@ -110,6 +110,7 @@ mod tests {
             pipeline: String::new(),
             model: String::new(),
             wall_time: String::new(),
+            clip: None,
         }
     }
 

@@ -151,6 +151,7 @@ fn samples() -> Vec<Event> {
         pipeline: "check".into(),
         model: "refinevad-default".into(),
         wall_time: "2026-01-01T00:00:00.000Z".into(),
+        clip: None,
     };
     vec![
         e.clone(),
