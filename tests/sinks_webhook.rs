@@ -135,6 +135,7 @@ fn event(i: u64, status: EventStatus) -> Event {
         pipeline: "test".into(),
         model: "m".into(),
         wall_time: "2026-01-01T00:00:00.000Z".into(),
+        clip: None,
     }
 }
 
