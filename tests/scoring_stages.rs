@@ -78,6 +78,7 @@ fn stage_pool_scores_every_segment_once_in_order() {
         fps: 10.0,
         live: false,
         first_pts_ns: None,
+        started_unix_ms: None,
     };
     in_tx.send(FeatureMsg::Started(info)).unwrap();
     // Out of order, as a worker pool delivers them.
@@ -138,6 +139,7 @@ fn live_streams_are_scored_in_sliding_windows_with_bounded_delay() {
         fps: 25.0,
         live: true,
         first_pts_ns: Some(0),
+        started_unix_ms: None,
     };
     in_tx.send(FeatureMsg::Started(info)).unwrap();
     let x = features(20);

@@ -27,6 +27,7 @@ fn info(stream: &str, uri: &str) -> StreamInfo {
         fps: FPS,
         live: false,
         first_pts_ns: None,
+        started_unix_ms: None,
     }
 }
 

@@ -34,6 +34,8 @@ pub struct StreamInfo {
     pub live: bool,
     /// Presentation timestamp of the first frame, nanoseconds.
     pub first_pts_ns: Option<u64>,
+    /// Wall-clock time the stream first started, Unix milliseconds (live event ids and times).
+    pub started_unix_ms: Option<u64>,
 }
 
 /// Turns a CLI input (path or URI) into a URI, checking local files first so the common
@@ -174,6 +176,7 @@ pub fn run_source(
                 fps,
                 live: cfg.is_live(),
                 first_pts_ns: sample.buffer().and_then(|b| b.pts()).map(|t| t.nseconds()),
+                started_unix_ms: std::time::UNIX_EPOCH.elapsed().ok().map(|d| d.as_millis() as u64),
             };
             declared_ns = pipeline.query_duration::<gst::ClockTime>().map(|d| d.nseconds());
             StreamStarted { stream, uri: &uri, width: si.width, height: si.height, fps }.emit();
