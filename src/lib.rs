@@ -3,6 +3,7 @@
 //! messages and tests.
 pub mod batch;
 pub mod bench;
+pub mod clips;
 pub mod config;
 pub mod dataset;
 pub mod eval;

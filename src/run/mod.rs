@@ -75,8 +75,11 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
         }
     });
     let sinks = SinkSet::spawn(&cfg.sinks, &SinkContext { pipeline: cfg.name.clone(), ops: Some(ops.clone()) })?;
-    let ctx =
-        EventContext { pipeline: cfg.name.clone(), model: model_name(&cfg.model.checkpoint), ..Default::default() };
+    let ctx = EventContext {
+        pipeline: cfg.name.clone(),
+        model: model_name(&cfg.model.checkpoint),
+        clip_template: crate::clips::clip_template(&cfg.sinks),
+    };
     let events_cfg = cfg.events.clone();
     let result: Arc<Mutex<Option<(EventStats, Vec<(String, String)>)>>> = Arc::default();
     let result2 = result.clone();

@@ -26,6 +26,8 @@ pub enum SinkConfig {
     Plot(PlotSinkConfig),
     /// POSTs every event message as JSON to a URL.
     Webhook(WebhookSinkConfig),
+    /// An MP4 clip of each closed event (see `docs/clips.md`).
+    Clips(ClipsSinkConfig),
 }
 
 /// The queue in front of a sink.
@@ -207,6 +209,123 @@ impl Default for WebhookSinkConfig {
     }
 }
 
+/// The `clips` sink: an MP4 of each event, `<dir>/<stream>/<event_id>.mp4`, named in the
+/// event's `clip` field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipsSinkConfig {
+    /// Clip directory (created at start).
+    pub dir: PathBuf,
+    /// Seconds before the event's start included in its clip.
+    #[serde(default = "default_roll")]
+    pub pre_roll_s: f64,
+    /// Seconds after the event's end included in its clip.
+    #[serde(default = "default_roll")]
+    pub post_roll_s: f64,
+    /// Longest clip (pre-roll included); a longer event's clip keeps its beginning.
+    #[serde(default = "default_max_clip")]
+    pub max_clip_s: f64,
+    /// What events carry in `clip`, with `{stream}` and `{event_id}` (e.g. the URL the
+    /// clip directory is served under); unset = the clip's path.
+    #[serde(default)]
+    pub url_template: Option<String>,
+    /// Clips older than this many hours are removed (at start and after each clip).
+    #[serde(default)]
+    pub max_age_h: Option<f64>,
+    /// The oldest clips are removed while the directory holds more than this (MB).
+    #[serde(default)]
+    pub max_total_mb: Option<f64>,
+    /// Seconds of encoded video kept per live stream; default pre_roll + max_clip + post_roll.
+    #[serde(default)]
+    pub buffer_s: Option<f64>,
+    /// MB of encoded video kept per live stream at most.
+    #[serde(default = "default_buffer_mb")]
+    pub buffer_mb: f64,
+    /// Per live stream id, the URI recorded instead of the analysed one (e.g. a camera's
+    /// high-resolution main stream while analysis reads its sub-stream).
+    #[serde(default)]
+    pub record_uris: BTreeMap<String, String>,
+    /// Queue in front of the sink.
+    #[serde(default)]
+    pub queue: SinkQueueConfig,
+}
+
+impl ClipsSinkConfig {
+    /// A clips sink writing to `dir` with every default.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            pre_roll_s: default_roll(),
+            post_roll_s: default_roll(),
+            max_clip_s: default_max_clip(),
+            url_template: None,
+            max_age_h: None,
+            max_total_mb: None,
+            buffer_s: None,
+            buffer_mb: default_buffer_mb(),
+            record_uris: BTreeMap::new(),
+            queue: SinkQueueConfig::default(),
+        }
+    }
+
+    /// Seconds of encoded video a live ring keeps.
+    pub fn buffer_s(&self) -> f64 {
+        self.buffer_s.unwrap_or(self.pre_roll_s + self.max_clip_s + self.post_roll_s)
+    }
+
+    /// The stream seconds an event from `start_s` to `end_s` gets as its clip: the rolls
+    /// added, not before 0, at most `max_clip_s` long (files also end at their end).
+    pub fn range(&self, start_s: f64, end_s: f64) -> (f64, f64) {
+        let from = (start_s - self.pre_roll_s).max(0.0);
+        (from, (end_s + self.post_roll_s).min(from + self.max_clip_s).max(from))
+    }
+
+    fn validate(&self) -> Result<(), InvalidKey> {
+        check_writable_dir(&self.dir).map_err(|r| InvalidKey::new("dir", r))?;
+        let range = |key: &str, v: f64, min: f64, max: f64| {
+            if (min..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(InvalidKey::new(key, format!("expected a number in [{min}, {max}], found {v}")))
+            }
+        };
+        range("pre_roll_s", self.pre_roll_s, 0.0, 600.0)?;
+        range("post_roll_s", self.post_roll_s, 0.0, 600.0)?;
+        range("max_clip_s", self.max_clip_s, 1.0, 3600.0)?;
+        range("buffer_mb", self.buffer_mb, 1.0, 65_536.0)?;
+        if let Some(b) = self.buffer_s {
+            range("buffer_s", b, self.pre_roll_s + self.post_roll_s + 1.0, 86_400.0)?;
+        }
+        if let Some(h) = self.max_age_h {
+            range("max_age_h", h, 0.001, 1e6)?;
+        }
+        if let Some(m) = self.max_total_mb {
+            range("max_total_mb", m, 1.0, 1e9)?;
+        }
+        if let Some(t) = &self.url_template {
+            if !t.contains("{event_id}") {
+                return Err(InvalidKey::new("url_template", "must contain `{event_id}` (one clip per event)"));
+            }
+        }
+        for (stream, uri) in &self.record_uris {
+            if !uri.contains("://") {
+                return Err(InvalidKey::new(format!("record_uris.{stream}"), format!("`{uri}` is not a URI")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_roll() -> f64 {
+    5.0
+}
+fn default_max_clip() -> f64 {
+    60.0
+}
+fn default_buffer_mb() -> f64 {
+    256.0
+}
+
 /// A custom header value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -338,6 +457,7 @@ impl SinkConfig {
             SinkConfig::EventsJson(_) => "events_json",
             SinkConfig::Plot(_) => "plot",
             SinkConfig::Webhook(_) => "webhook",
+            SinkConfig::Clips(_) => "clips",
         }
     }
 
@@ -349,6 +469,7 @@ impl SinkConfig {
             SinkConfig::EventsJson(c) => &c.queue,
             SinkConfig::Plot(c) => &c.queue,
             SinkConfig::Webhook(c) => &c.queue,
+            SinkConfig::Clips(c) => &c.queue,
         }
     }
 
@@ -377,6 +498,7 @@ impl SinkConfig {
                 }
             }
             SinkConfig::Webhook(c) => c.validate(),
+            SinkConfig::Clips(c) => c.validate(),
         }
     }
 }

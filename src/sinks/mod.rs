@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use config::{
-    validate_sinks, EventsJsonSinkConfig, JsonlSinkConfig, PlotSinkConfig, ScoresCsvSinkConfig, SinkConfig,
-    SinkQueueConfig, StdoutSinkConfig, WebhookSinkConfig,
+    validate_sinks, ClipsSinkConfig, EventsJsonSinkConfig, JsonlSinkConfig, PlotSinkConfig, ScoresCsvSinkConfig,
+    SinkConfig, SinkQueueConfig, StdoutSinkConfig, WebhookSinkConfig,
 };
 pub(crate) use files::score_row;
 pub use paths::stream_path;

@@ -158,7 +158,17 @@ fn build(cfg: &SinkConfig, ctx: &SinkContext, name: &str) -> Result<(Box<dyn Sin
         SinkConfig::EventsJson(c) => (Box::new(files::EventsJsonSink::new(c)?), Wants { segments: false, ..BOTH }),
         SinkConfig::Plot(c) => (Box::new(plot::PlotSink::new(c)?), BOTH),
         SinkConfig::Webhook(c) => (Box::new(webhook::WebhookSink::new(c, ctx, name)?), EVENTS),
+        SinkConfig::Clips(c) => (Box::new(crate::clips::ClipsSink::new(c)?), Wants { segments: false, ..BOTH }),
     })
+}
+
+impl Sink for crate::clips::ClipsSink {
+    fn handle(&mut self, msg: &SinkMsg) -> Result<(), SinkError> {
+        crate::clips::ClipsSink::handle(self, msg)
+    }
+    fn finish(&mut self) -> Result<(), SinkError> {
+        crate::clips::ClipsSink::finish(self)
+    }
 }
 
 fn run_sink(mut sink: Box<dyn Sink>, rx: Rx<SinkMsg>, name: &str) -> Result<(), SinkError> {

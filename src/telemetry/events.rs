@@ -150,3 +150,59 @@ impl OutputWritten<'_> {
         tracing::info!(stream = self.stream, path = self.path, segments = self.segments, "output written");
     }
 }
+
+/// An event clip was written. `refinevad_clips_written_total`, `refinevad_clip_write_seconds`.
+pub struct ClipWritten<'a> {
+    pub stream: &'a str,
+    pub event_id: &'a str,
+    pub path: &'a str,
+    /// Video seconds in the clip.
+    pub seconds: f64,
+    pub bytes: u64,
+    /// Time taken to write it.
+    pub write_s: f64,
+}
+
+impl ClipWritten<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_clips_written_total", &[]).fetch_add(1, Ordering::Relaxed);
+        registry().histogram("refinevad_clip_write_seconds", &[]).observe(self.write_s);
+        tracing::info!(
+            stream = self.stream,
+            event_id = self.event_id,
+            path = self.path,
+            seconds = self.seconds,
+            bytes = self.bytes,
+            write_ms = (self.write_s * 1e3).round(),
+            "clip written"
+        );
+    }
+}
+
+/// An event clip could not be written. `refinevad_clips_failed_total`.
+pub struct ClipFailed<'a> {
+    pub stream: &'a str,
+    pub event_id: &'a str,
+    pub cause: &'a str,
+}
+
+impl ClipFailed<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_clips_failed_total", &[]).fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(stream = self.stream, event_id = self.event_id, "clip failed: {}", self.cause);
+    }
+}
+
+/// Retention removed clips. `refinevad_clips_pruned_total`.
+pub struct ClipsPruned<'a> {
+    pub dir: &'a str,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl ClipsPruned<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_clips_pruned_total", &[]).fetch_add(self.files as u64, Ordering::Relaxed);
+        tracing::info!(dir = self.dir, files = self.files, bytes = self.bytes, "clips pruned");
+    }
+}
