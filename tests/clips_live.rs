@@ -66,3 +66,75 @@ fn recorder_ring_gives_decodable_keyframe_aligned_clips_and_survives_an_outage()
     assert!(shared.connections.load(std::sync::atomic::Ordering::Relaxed) > connections);
     drop(rec);
 }
+
+/// Measurement (docs/clips.md), not run by default: CPU of one recorder on a 1280×720
+/// 25 fps 4 Mbit/s H.264 RTSP stream served by a separate process, and the time to remux a 20 s
+/// clip from its ring.
+/// `cargo test --release --test clips_live -- --ignored --nocapture measure_recorder`
+#[test]
+#[ignore]
+fn measure_recorder() {
+    let port = rtsp_common::free_port();
+    let mut server = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "serve_for_measurement", "--nocapture"])
+        .env("CLIPS_SERVE_PORT", port.to_string())
+        .spawn()
+        .unwrap();
+    let url = format!("rtsp://127.0.0.1:{port}/main");
+    wait_for(Duration::from_secs(60), "the server", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    let rec = Recorder::start("main", &url, RingLimits { max_s: 70.0, max_bytes: 256 << 20 });
+    let shared = rec.recording().clone();
+    wait_for(Duration::from_secs(60), "25 s of recording", || {
+        (shared.ring.lock().unwrap().span_s() >= 25.0).then_some(())
+    });
+    let cpu = |f: &str| -> f64 {
+        let stat = std::fs::read_to_string(f).unwrap();
+        let after = stat.rsplit(')').next().unwrap().split_whitespace().collect::<Vec<_>>();
+        (after[11].parse::<f64>().unwrap() + after[12].parse::<f64>().unwrap()) / 100.0
+    };
+    let (c0, t0) = (cpu("/proc/self/stat"), std::time::Instant::now());
+    std::thread::sleep(Duration::from_secs(30));
+    let (c1, wall) = (cpu("/proc/self/stat"), t0.elapsed().as_secs_f64());
+    let (bytes, span) = {
+        let r = shared.ring.lock().unwrap();
+        (r.bytes(), r.span_s())
+    };
+    let latest = shared.ring.lock().unwrap().latest_wall().unwrap();
+    let cut = shared.ring.lock().unwrap().cut(latest - Duration::from_secs(20), latest).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let w = write_cut(&cut, &dir.path().join("clip.mp4")).unwrap();
+    let write_s = t.elapsed().as_secs_f64();
+    println!(
+        "recorder: {:.1}% of one core over {wall:.0} s (1280x720 25 fps H.264, {:.1} Mbit/s); \
+         ring {:.1} MB for {span:.1} s; remux of a {:.1} s clip ({:.1} MB): {:.0} ms",
+        100.0 * (c1 - c0) / wall,
+        bytes as f64 * 8.0 / span / 1e6,
+        bytes as f64 / 1e6,
+        w.seconds,
+        w.bytes as f64 / 1e6,
+        write_s * 1e3
+    );
+    drop(rec);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// The RTSP server of [`measure_recorder`], in its own process so its encoder's CPU is
+/// not counted.
+#[test]
+#[ignore]
+fn serve_for_measurement() {
+    let Ok(port) = std::env::var("CLIPS_SERVE_PORT") else { return };
+    let _srv = RtspServer::start_with(
+        port.parse().unwrap(),
+        vec![Mount::launch(
+        "/main",
+        "( videotestsrc is-live=true pattern=snow ! video/x-raw,width=1280,height=720,framerate=25/1 ! videoconvert \
+         ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=4000 key-int-max=50 ! rtph264pay name=pay0 pt=96 \
+         config-interval=1 )",
+    )],
+        None,
+    );
+    std::thread::sleep(Duration::from_secs(120));
+}
