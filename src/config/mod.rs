@@ -85,6 +85,10 @@ pub struct RuntimeConfig {
     /// `127.0.0.1:9464`; none by default.
     #[serde(default)]
     pub ops_listen: Option<String>,
+    /// Serve the stream control API (`POST /streams`, `DELETE /streams/{id}`) on
+    /// `ops_listen`; the run then keeps going after its streams end, until Ctrl-C.
+    #[serde(default)]
+    pub control: bool,
 }
 
 fn two() -> std::num::NonZeroUsize {
@@ -96,7 +100,7 @@ fn shutdown_timeout() -> u64 {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { max_streams: two(), shutdown_timeout_s: shutdown_timeout(), ops_listen: None }
+        Self { max_streams: two(), shutdown_timeout_s: shutdown_timeout(), ops_listen: None, control: false }
     }
 }
 
@@ -185,6 +189,10 @@ pub fn validate(cfg: &PipelineConfig) -> Result<(), (String, String)> {
         if s.uri.trim().is_empty() {
             return Err((format!("sources[{i}].uri"), "must not be empty".into()));
         }
+        s.validate().map_err(|(key, reason)| (format!("sources[{i}].{key}"), reason))?;
+    }
+    if cfg.runtime.control && cfg.runtime.ops_listen.is_none() {
+        return Err(("runtime.control".into(), "needs runtime.ops_listen (the address to serve it on)".into()));
     }
     let f = &cfg.features;
     if f.devices.is_empty() {

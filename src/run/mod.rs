@@ -9,7 +9,7 @@ use crate::config::PipelineConfig;
 use crate::events::{run_events, EventContext, EventStats};
 use crate::features::FeatureError;
 use crate::runtime::channel::bounded;
-use crate::runtime::front::{build_front, Front};
+use crate::runtime::front::{build_live_front, Front};
 use crate::runtime::{run_stages, Cancel};
 use crate::sinks::{SinkContext, SinkError, SinkSet};
 use crate::source::SourceConfig;
@@ -43,7 +43,8 @@ pub struct RunReport {
 
 /// Runs `cfg` with `sources` (normally `cfg.sources`).
 pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<RunReport, RunError> {
-    if sources.is_empty() {
+    // With the control API a run may start empty and get its sources by `POST /streams`.
+    if sources.is_empty() && !cfg.runtime.control {
         return Err(RunError::NoSources);
     }
     let t0 = Instant::now();
@@ -56,7 +57,12 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
         ),
         None => None,
     };
-    let Front { mut stages, features, models: _ } = build_front(cfg, sources, &cancel)?;
+    let (Front { mut stages, features, models: _ }, live) =
+        build_live_front(cfg, sources, &cancel, cfg.runtime.control)?;
+    let _ = ops.streams.set(live.table);
+    if let Some(control) = live.control {
+        let _ = ops.control.set(control);
+    }
     let (score_tx, score_rx) = bounded::<ScoreMsg>("scores", &cfg.channels.features);
     let (workers, _categories) = spawn_scoring(&cfg.model, &cfg.features.layout(), features, score_tx)?;
     stages.add("scoring", move || {

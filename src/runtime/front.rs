@@ -1,6 +1,9 @@
 //! The front half shared by `extract` and `run`: sources → segmenter → feature pool.
 //! It returns the stages to supervise and the channel of segment features.
 use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
 
 use super::channel::{bounded, ChannelConfig, Rx, Tx, WhenFull};
 use super::{Cancel, StageSet};
@@ -9,7 +12,9 @@ use crate::features::extractor::SharedModels;
 use crate::features::pool::spawn_pool;
 use crate::features::{FeatureError, FeatureMsg, IMAGE_SIDE};
 use crate::segment::{SegmentMsg, Segmenter};
-use crate::source::{run_source, SourceConfig, SourceError, SourceMsg};
+use crate::source::{redact_uri, run_stream, SourceConfig, SourceError, SourceMsg, StreamStatus, StreamTable};
+
+use super::control::{Added, SourceControl};
 
 pub struct Front {
     pub stages: StageSet,
@@ -17,9 +22,30 @@ pub struct Front {
     pub models: SharedModels,
 }
 
+/// Run-time handles of the source stage.
+pub struct Sources {
+    /// Every stream's state (`/healthz`, `/streams`).
+    pub table: Arc<StreamTable>,
+    /// The control API, when `control` was asked for.
+    pub control: Option<Arc<SourceControl>>,
+}
+
 /// Builds the front for `sources`. The feature workers (and their sessions) are created
 /// here, so a missing model or unavailable device fails before any decoding starts.
 pub fn build_front(cfg: &PipelineConfig, sources: Vec<SourceConfig>, cancel: &Cancel) -> Result<Front, FeatureError> {
+    build_live_front(cfg, sources, cancel, false).map(|(front, _)| front)
+}
+
+/// [`build_front`] that also returns the stream table and, with `control`, accepts sources
+/// added at run time (`POST /streams`). With `control` the source stage — and so the run
+/// — keeps going after every stream has ended, until the run is cancelled (Ctrl-C);
+/// without it the run ends when all sources have ended.
+pub fn build_live_front(
+    cfg: &PipelineConfig,
+    sources: Vec<SourceConfig>,
+    cancel: &Cancel,
+    control: bool,
+) -> Result<(Front, Sources), FeatureError> {
     let (frames_tx, frames_rx) = bounded::<SourceMsg>("frames", &cfg.channels.frames);
     let (snips_tx, snips_rx) = bounded("snippets", &cfg.channels.snippets);
     let (feats_tx, feats_rx) = bounded("features", &cfg.channels.features);
@@ -29,8 +55,22 @@ pub fn build_front(cfg: &PipelineConfig, sources: Vec<SourceConfig>, cancel: &Ca
     let max_streams = cfg.runtime.max_streams.get();
     let live_frames = ChannelConfig { when_full: WhenFull::DropOldest, ..cfg.channels.frames.clone() };
     let src_cancel = cancel.clone();
+    let table = Arc::new(StreamTable::default());
+    let initial: Vec<Added> = sources
+        .into_iter()
+        .map(|cfg| {
+            let status = StreamStatus::new(&cfg.id, redact_uri(&cfg.uri), cfg.is_live());
+            Added { cfg, status }
+        })
+        .collect();
+    for a in &initial {
+        table.insert(a.status.clone());
+    }
+    let (added_tx, added_rx) = crossbeam_channel::unbounded();
+    let control = control.then(|| Arc::new(SourceControl::new(table.clone(), added_tx, max_streams)));
+    let added_rx = control.is_some().then_some(added_rx);
     stages.add("sources", move || {
-        run_sources(sources, max_streams, frames_tx, &live_frames, &src_cancel);
+        run_sources(initial, added_rx, max_streams, frames_tx, &live_frames, &src_cancel);
         Ok(())
     });
     let mut segmenter = Segmenter::new(cfg.segmenter.clone(), cfg.features.needs());
@@ -58,13 +98,15 @@ pub fn build_front(cfg: &PipelineConfig, sources: Vec<SourceConfig>, cancel: &Ca
             Ok(())
         }
     });
-    Ok(Front { stages, features: feats_rx, models })
+    Ok((Front { stages, features: feats_rx, models }, Sources { table, control }))
 }
 
 /// Decodes sources with at most `max_streams` at once. Each source's last message is
-/// its `End`, sent reliably whatever happened.
+/// its `End`, sent reliably whatever happened. With `added`, sources arriving on it are
+/// started too, and the stage returns only when the run is cancelled.
 fn run_sources(
-    sources: Vec<SourceConfig>,
+    initial: Vec<Added>,
+    added: Option<Receiver<Added>>,
     max_streams: usize,
     out: Tx<SourceMsg>,
     live_cfg: &ChannelConfig,
@@ -72,28 +114,70 @@ fn run_sources(
 ) {
     let (slot_tx, slot_rx) = crossbeam_channel::bounded::<()>(max_streams);
     std::thread::scope(|scope| {
-        for src in sources {
-            let stream: Arc<str> = src.id.as_str().into();
-            if cancel.is_cancelled() {
-                let err = SourceError::Cancelled { input: src.uri.clone() };
-                let _ = out.send_reliable(SourceMsg::End { stream, frames: 0, result: Err(err) });
-                continue;
-            }
-            slot_tx.send(()).expect("slot channel open");
-            let slot_rx = slot_rx.clone();
-            // Live streams drop the oldest frames when the pipeline falls behind
-            // (counted); files block so no frame is lost.
-            let tx = if src.is_live() { out.with_policy(live_cfg.when_full) } else { out.clone() };
-            let reliable = out.clone();
+        // `slotted`: the caller already holds a slot for it.
+        let spawn = |src: Added, slotted: bool| {
+            let (slot_tx, slot_rx, out) = (slot_tx.clone(), slot_rx.clone(), out.clone());
             scope.spawn(move || {
+                let Added { cfg, status } = src;
+                let stream: Arc<str> = cfg.id.as_str().into();
                 let _span = tracing::info_span!("source", stream = %stream).entered();
-                let (frames, result) = match run_source(&src, &stream, (IMAGE_SIDE, IMAGE_SIDE), &tx, cancel.flag()) {
-                    Ok(n) => (n, Ok(())),
-                    Err(e) => (0, Err(e)),
-                };
-                let _ = reliable.send_reliable(SourceMsg::End { stream, frames, result });
+                if !slotted && !acquire(&slot_tx, cancel, &status) {
+                    end_unstarted(&cfg, &status, stream, &out);
+                    return;
+                }
+                // Live streams drop the oldest frames when the pipeline falls behind
+                // (counted); files block so no frame is lost.
+                let tx = if cfg.is_live() { out.with_policy(live_cfg.when_full) } else { out.clone() };
+                let size = (IMAGE_SIDE, IMAGE_SIDE);
+                let (frames, result) = run_stream(&cfg, &stream, size, &tx, &out, cancel.flag(), &status);
+                let _ = out.send_reliable(SourceMsg::End { stream, frames, result });
                 let _ = slot_rx.recv();
             });
+        };
+        // Pipeline-file sources start in order, at most `max_streams` at once.
+        for src in initial {
+            if acquire(&slot_tx, cancel, &src.status) {
+                spawn(src, true);
+            } else {
+                end_unstarted(&src.cfg, &src.status, src.cfg.id.as_str().into(), &out);
+            }
+        }
+        if let Some(added) = added {
+            while !cancel.is_cancelled() {
+                if let Ok(src) = added.recv_timeout(Duration::from_millis(100)) {
+                    tracing::info!(stream = src.cfg.id, uri = src.status.uri, "stream added");
+                    spawn(src, false);
+                }
+            }
+            for src in added.try_iter() {
+                end_unstarted(&src.cfg, &src.status, src.cfg.id.as_str().into(), &out);
+            }
         }
     });
+}
+
+/// Waits for a decoding slot; false when the run is cancelled or the stream removed first.
+fn acquire(slots: &crossbeam_channel::Sender<()>, cancel: &Cancel, status: &StreamStatus) -> bool {
+    loop {
+        if cancel.is_cancelled() || status.stop_requested() {
+            return false;
+        }
+        if slots.send_timeout((), Duration::from_millis(100)).is_ok() {
+            return true;
+        }
+    }
+}
+
+/// Ends a stream that never started: removed on request, otherwise cancelled.
+fn end_unstarted(cfg: &SourceConfig, status: &StreamStatus, stream: Arc<str>, out: &Tx<SourceMsg>) {
+    use crate::source::StreamState;
+    let result = if status.stop_requested() {
+        status.set(StreamState::Removed, None);
+        Ok(())
+    } else {
+        let err = SourceError::Cancelled { input: redact_uri(&cfg.uri) };
+        status.set(StreamState::Failed, Some(&err.to_string()));
+        Err(err)
+    };
+    let _ = out.send_reliable(SourceMsg::End { stream, frames: 0, result });
 }

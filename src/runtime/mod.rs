@@ -3,6 +3,7 @@
 //! loop); the supervisor learns of every stage exit by message, cancels the pipeline on
 //! Ctrl-C or on a stage failure, and resolves when all stages have drained.
 pub mod channel;
+pub mod control;
 pub mod front;
 pub mod route;
 pub mod supervisor;

@@ -31,6 +31,8 @@ pub enum SourceError {
     TruncatedFile { input: String, size: u64, declared: u64 },
     #[error("{input}: stalled: no frame, end or error for {seconds:.0} s (damaged file or dead stream)")]
     Stalled { input: String, seconds: f64 },
+    #[error("{input}: the stream ended")]
+    EndOfStream { input: String },
     #[error("{input}: could not build the GStreamer pipeline: {detail}")]
     Pipeline { input: String, detail: String },
     #[error("{input}: stopped before the end")]
@@ -54,6 +56,7 @@ impl SourceError {
             SourceError::NoFrames { .. } => "no_frames",
             SourceError::Truncated { .. } | SourceError::TruncatedFile { .. } => "truncated",
             SourceError::Stalled { .. } => "stalled",
+            SourceError::EndOfStream { .. } => "end_of_stream",
             SourceError::Pipeline { .. } => "pipeline",
             SourceError::Cancelled { .. } => "cancelled",
             SourceError::BadPath { .. } => "bad_path",

@@ -13,7 +13,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::{Frame, SourceConfig, SourceError, SourceMsg};
+use super::{redact_uri, Frame, SourceConfig, SourceError, SourceMsg, Transport};
 use crate::runtime::channel::Tx;
 use crate::telemetry::events::{FrameDecoded, StreamStarted};
 
@@ -43,6 +43,9 @@ pub struct StreamInfo {
 pub fn uri_for(input: &str) -> Result<String, SourceError> {
     if input.contains("://") && !input.starts_with("file://") {
         return Ok(input.to_owned());
+    }
+    if input.starts_with("/dev/video") {
+        return Ok(format!("v4l2://{input}"));
     }
     let path_str = input.strip_prefix("file://").unwrap_or(input);
     let path = Path::new(path_str);
@@ -82,6 +85,7 @@ fn riff_declared_size(path: &Path) -> Option<u64> {
 
 /// Decodes one stream until EOS, error or cancellation, sending `Started` then frames.
 /// Returns the number of frames sent. The caller sends the final `End` message.
+/// This is one connection with file semantics; [`super::run_stream`] adds reconnects.
 pub fn run_source(
     cfg: &SourceConfig,
     stream: &Arc<str>,
@@ -89,9 +93,63 @@ pub fn run_source(
     out: &Tx<SourceMsg>,
     cancel: &AtomicBool,
 ) -> Result<u64, SourceError> {
-    let input = cfg.uri.clone();
-    let uri = uri_for(&input)?;
+    struct Once<'a> {
+        out: &'a Tx<SourceMsg>,
+        cancel: &'a AtomicBool,
+    }
+    impl Hooks for Once<'_> {
+        fn stop(&self) -> bool {
+            self.cancel.load(Ordering::Relaxed)
+        }
+        fn connected(&mut self, info: StreamInfo) -> bool {
+            self.out.send_reliable(SourceMsg::Started(info)).is_ok()
+        }
+    }
+    let mut frames = 0;
+    decode_once(cfg, stream, size, out, &mut frames, &mut Once { out, cancel })?;
+    Ok(frames)
+}
+
+/// What one connection reports to its owner.
+pub(crate) trait Hooks {
+    /// Polled between frames: true ends the connection with `Cancelled`.
+    fn stop(&self) -> bool;
+    /// The first frame of this connection is about to be sent (send `Started` or `Up`);
+    /// false when downstream has closed.
+    fn connected(&mut self, info: StreamInfo) -> bool;
+    /// A frame was sent.
+    fn frame(&mut self) {}
+    /// No frame for `idle` (polled every 100 ms while waiting).
+    fn idle(&mut self, _idle: std::time::Duration) {}
+}
+
+/// One connection: builds the GStreamer pipeline, decodes until EOS, error, stall or
+/// `hooks.stop()`, and tears it down (state `Null`) on every exit path. `frames` counts
+/// the stream's frames across connections (frame indices continue). `Ok` means EOS.
+pub(crate) fn decode_once(
+    cfg: &SourceConfig,
+    stream: &Arc<str>,
+    size: (u32, u32),
+    out: &Tx<SourceMsg>,
+    frames: &mut u64,
+    hooks: &mut dyn Hooks,
+) -> Result<(), SourceError> {
+    let input = redact_uri(&cfg.uri);
+    let uri = uri_for(&cfg.uri)?;
+    let shown_uri = redact_uri(&uri);
     let pe = |detail: String| SourceError::Pipeline { input: input.clone(), detail };
+    let password = cfg.password().map_err(pe)?;
+    // GStreamer messages may quote the URI or echo a password: scrub before logging.
+    let scrub = {
+        let (uri, shown_uri, password) = (uri.clone(), shown_uri.clone(), password.clone());
+        move |text: String| {
+            let text = text.replace(&uri, &shown_uri);
+            match password.as_deref().filter(|p| !p.is_empty()) {
+                Some(p) => text.replace(p, "***"),
+                None => text,
+            }
+        }
+    };
     gst::init().map_err(|e| pe(e.to_string()))?;
 
     let pipeline = gst::Pipeline::new();
@@ -102,6 +160,7 @@ pub fn run_source(
     };
     let decode = make("uridecodebin")?;
     decode.set_property("uri", &uri);
+    configure_network_source(&decode, cfg, password);
     let scale = make("videoscale")?;
     scale.set_property("add-borders", false);
     let scale_caps = make("capsfilter")?;
@@ -128,47 +187,47 @@ pub fn run_source(
     link_decoder_pads(&decode, &pipeline, &scale, saw_video.clone(), source_size.clone());
 
     let bus = pipeline.bus().ok_or_else(|| pe("pipeline has no bus".into()))?;
-    let guard = PipelineGuard(pipeline.clone());
+    let _guard = PipelineGuard(pipeline.clone());
     if pipeline.set_state(gst::State::Playing).is_err() {
-        return Err(bus_error(&bus, &input).unwrap_or_else(|| pe("could not start playing".into())));
+        return Err(bus_error(&bus, &input, &scrub).unwrap_or_else(|| pe("could not start playing".into())));
     }
 
-    let mut frames = 0u64;
-    let mut started = false;
+    let mut sent = 0u64;
     // Watchdog: a demuxer can wait forever on a damaged file (e.g. an MP4 cut before its
-    // index) without an error or EOS; no frame for this long fails the stream.
+    // index) and a camera can stop sending without closing the connection; no frame, end
+    // or error for this long fails the connection.
     let stall = std::time::Duration::from_secs_f64(cfg.stall_timeout_s());
     let mut last_progress = std::time::Instant::now();
     let mut declared_ns: Option<u64> = None;
     let mut covered_ns = 0u64;
     loop {
-        if cancel.load(Ordering::Relaxed) {
-            drop(guard);
+        if hooks.stop() {
             return Err(SourceError::Cancelled { input });
         }
-        if let Some(err) = bus_error(&bus, &input) {
+        if let Some(err) = bus_error(&bus, &input, &scrub) {
             return Err(err);
         }
         let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
             if sink.is_eos() {
                 break;
             }
-            if last_progress.elapsed() > stall {
+            let idle = last_progress.elapsed();
+            if idle > stall {
                 return Err(SourceError::Stalled { input, seconds: stall.as_secs_f64() });
             }
+            hooks.idle(idle);
             continue;
         };
         last_progress = std::time::Instant::now();
         let caps = sample.caps().ok_or_else(|| pe("sample without caps".into()))?;
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| pe(e.to_string()))?;
-        if !started {
-            started = true;
+        if sent == 0 {
             let fps = info.fps();
             let fps = if fps.denom() > 0 { fps.numer() as f64 / fps.denom() as f64 } else { 0.0 };
             let (sw, sh) = source_size.lock().unwrap().unzip();
             let si = StreamInfo {
                 stream: stream.clone(),
-                uri: uri.clone(),
+                uri: shown_uri.clone(),
                 width: info.width(),
                 height: info.height(),
                 source_width: sw,
@@ -179,8 +238,8 @@ pub fn run_source(
                 started_unix_ms: std::time::UNIX_EPOCH.elapsed().ok().map(|d| d.as_millis() as u64),
             };
             declared_ns = pipeline.query_duration::<gst::ClockTime>().map(|d| d.nseconds());
-            StreamStarted { stream, uri: &uri, width: si.width, height: si.height, fps }.emit();
-            if out.send_reliable(SourceMsg::Started(si)).is_err() {
+            StreamStarted { stream, uri: &shown_uri, width: si.width, height: si.height, fps }.emit();
+            if !hooks.connected(si) {
                 return Err(SourceError::Cancelled { input });
             }
         }
@@ -192,25 +251,27 @@ pub fn run_source(
         let rgb = pack_rows(map.as_slice(), info.width() as usize, info.height() as usize, info.stride()[0] as usize);
         let frame = Frame {
             stream: stream.clone(),
-            index: frames,
+            index: *frames,
             pts_ns: buffer.pts().map(|t| t.nseconds()),
             width: info.width(),
             height: info.height(),
             rgb,
         };
-        frames += 1;
+        *frames += 1;
+        sent += 1;
         FrameDecoded { stream }.emit();
         if out.send(SourceMsg::Frame(frame)).is_err() {
             return Err(SourceError::Cancelled { input });
         }
+        hooks.frame();
     }
-    if let Some(err) = bus_error(&bus, &input) {
+    if let Some(err) = bus_error(&bus, &input, &scrub) {
         return Err(err);
     }
     if !saw_video.load(Ordering::Relaxed) {
         return Err(SourceError::NoVideo { input });
     }
-    if frames == 0 {
+    if sent == 0 {
         return Err(SourceError::NoFrames { input });
     }
     // A truncated file often decodes "cleanly" up to the cut; the container's declared
@@ -223,7 +284,39 @@ pub fn run_source(
             declared_s: declared as f64 / 1e9,
         });
     }
-    Ok(frames)
+    Ok(())
+}
+
+/// Configures the network source element `uridecodebin` creates (`source-setup`):
+/// RTSP transport and latency, credentials for RTSP and HTTP. Properties an element
+/// does not have are skipped, so one function serves rtspsrc, souphttpsrc and v4l2src.
+fn configure_network_source(decode: &gst::Element, cfg: &SourceConfig, password: Option<String>) {
+    let transport = cfg.transport;
+    let latency = cfg.latency_ms;
+    let user = cfg.username.clone();
+    let live = cfg.is_live();
+    decode.connect("source-setup", false, move |args| {
+        let Some(src) = args.get(1).and_then(|v| v.get::<gst::Element>().ok()) else { return None };
+        let has = |name: &str| src.find_property(name).is_some();
+        match transport {
+            Some(Transport::Tcp) if has("protocols") => src.set_property_from_str("protocols", "tcp"),
+            Some(Transport::Udp) if has("protocols") => src.set_property_from_str("protocols", "udp"),
+            _ => {}
+        }
+        if let Some(ms) = latency.filter(|_| has("latency")) {
+            src.set_property("latency", ms);
+        }
+        if let Some(u) = user.as_deref().filter(|_| has("user-id")) {
+            src.set_property("user-id", u);
+        }
+        if let Some(p) = password.as_deref().filter(|_| has("user-pw")) {
+            src.set_property("user-pw", p);
+        }
+        if live && has("is-live") {
+            src.set_property("is-live", true);
+        }
+        None
+    });
 }
 
 /// Links the decoder's video pad to the scaler and sends other pads (audio, subtitles)
@@ -263,11 +356,14 @@ fn link_decoder_pads(
     });
 }
 
-/// Pops the first error (or missing-plugin report) from the bus, as a typed error.
-fn bus_error(bus: &gst::Bus, input: &str) -> Option<SourceError> {
+/// Pops the first error (or missing-plugin report) from the bus, as a typed error whose
+/// texts went through `scrub`.
+fn bus_error(bus: &gst::Bus, input: &str, scrub: &dyn Fn(String) -> String) -> Option<SourceError> {
     while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Element]) {
         match msg.view() {
-            gst::MessageView::Error(e) => return Some(classify(input, e.error(), e.debug().map(|d| d.to_string()))),
+            gst::MessageView::Error(e) => {
+                return Some(classify(input, e.error(), e.debug().map(|d| d.to_string()), scrub))
+            }
             gst::MessageView::Element(e) => {
                 if let Some(s) = e.structure().filter(|s| s.name() == "missing-plugin") {
                     let detail = s.get::<String>("name").unwrap_or_else(|_| "unknown".into());
@@ -280,10 +376,15 @@ fn bus_error(bus: &gst::Bus, input: &str) -> Option<SourceError> {
     None
 }
 
-fn classify(input: &str, err: gst::glib::Error, debug: Option<String>) -> SourceError {
+fn classify(
+    input: &str,
+    err: gst::glib::Error,
+    debug: Option<String>,
+    scrub: &dyn Fn(String) -> String,
+) -> SourceError {
     let input = input.to_owned();
-    let detail = err.message().to_owned();
-    let dbg = debug.unwrap_or_default();
+    let detail = scrub(err.message().to_owned());
+    let dbg = scrub(debug.unwrap_or_default());
     tracing::debug!(input, %detail, %dbg, "GStreamer error");
     if err.matches(gst::StreamError::TypeNotFound) || err.matches(gst::StreamError::WrongType) {
         SourceError::NotVideo { input, detail }

@@ -1,10 +1,19 @@
 //! Source stage: any file path or URI GStreamer can decode → RGB frames at the analysis
-//! resolution, one OS thread per stream. Errors stay per stream.
+//! resolution, one OS thread per stream. Errors stay per stream; live sources reconnect
+//! with backoff (`live.rs`) and report their state (`status.rs`).
+mod backoff;
 mod error;
 mod gst_source;
+mod live;
+mod redact;
+mod status;
 
+pub use backoff::{Jitter, ReconnectConfig};
 pub use error::SourceError;
 pub use gst_source::{run_source, uri_for, StreamInfo};
+pub use live::run_stream;
+pub use redact::redact_uri;
+pub use status::{RegisterError, StreamState, StreamStatus, StreamTable, StreamView};
 
 use std::sync::Arc;
 
@@ -23,15 +32,129 @@ pub struct SourceConfig {
     #[serde(default)]
     pub live: Option<bool>,
     /// Seconds without a frame (and without end or error) after which the stream is
-    /// declared stalled and fails (default 20).
+    /// declared stalled: files fail, live sources reconnect (default 20).
     #[serde(default)]
     pub stall_timeout_s: Option<f64>,
+    /// RTSP lower transport: `auto` (GStreamer's UDP-then-TCP), `tcp` or `udp`.
+    #[serde(default)]
+    pub transport: Option<Transport>,
+    /// RTSP jitter-buffer latency, milliseconds (GStreamer's default: 2000).
+    #[serde(default)]
+    pub latency_ms: Option<u32>,
+    /// User name for RTSP/HTTP authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the password (never put it in the pipeline file).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password (first line; e.g. a mounted secret).
+    #[serde(default)]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Reconnect schedule of live sources.
+    #[serde(default)]
+    pub reconnect: Option<ReconnectConfig>,
 }
+
+/// RTSP lower transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    #[default]
+    Auto,
+    Tcp,
+    Udp,
+}
+
+/// A source setting that cannot work, as `(key relative to the source, expectation)`.
+pub type SourceConfigError = (&'static str, String);
 
 impl SourceConfig {
     /// A source with default settings.
     pub fn new(id: impl Into<String>, uri: impl Into<String>) -> Self {
-        Self { id: id.into(), uri: uri.into(), live: None, stall_timeout_s: None }
+        Self {
+            id: id.into(),
+            uri: uri.into(),
+            live: None,
+            stall_timeout_s: None,
+            transport: None,
+            latency_ms: None,
+            username: None,
+            password_env: None,
+            password_file: None,
+            reconnect: None,
+        }
+    }
+
+    pub fn reconnect(&self) -> ReconnectConfig {
+        self.reconnect.clone().unwrap_or_default()
+    }
+
+    fn is_rtsp(&self) -> bool {
+        let u = self.uri.to_ascii_lowercase();
+        u.starts_with("rtsp://") || u.starts_with("rtsps://") || u.starts_with("rtspt://")
+    }
+
+    /// Checks what types cannot express (the pipeline file and `POST /streams` share it).
+    pub fn validate(&self) -> Result<(), SourceConfigError> {
+        if self.id.trim().is_empty() {
+            return Err(("id", "must not be empty".into()));
+        }
+        if self.id.contains(['/', '\\', '?', '#', ' ']) {
+            return Err(("id", format!("`{}`: must not contain `/`, `\\`, `?`, `#` or spaces", self.id)));
+        }
+        if self.uri.trim().is_empty() {
+            return Err(("uri", "must not be empty".into()));
+        }
+        if let Some(t) = self.stall_timeout_s.filter(|t| !(t.is_finite() && *t > 0.0)) {
+            return Err(("stall_timeout_s", format!("expected a positive number of seconds, found {t}")));
+        }
+        if self.transport.is_some() && !self.is_rtsp() {
+            return Err(("transport", "applies to rtsp:// sources only".into()));
+        }
+        if self.latency_ms.is_some() && !self.is_rtsp() {
+            return Err(("latency_ms", "applies to rtsp:// sources only".into()));
+        }
+        if self.password_env.is_some() && self.password_file.is_some() {
+            return Err(("password_env", "give either password_env or password_file, not both".into()));
+        }
+        if self.username.is_none() && (self.password_env.is_some() || self.password_file.is_some()) {
+            return Err(("username", "required with password_env or password_file".into()));
+        }
+        if let Some(var) = &self.password_env {
+            if std::env::var_os(var).is_none() {
+                return Err(("password_env", format!("environment variable `{var}` is not set")));
+            }
+        }
+        if let Some(f) = &self.password_file {
+            if let Err(e) = std::fs::metadata(f) {
+                return Err(("password_file", format!("{}: {e}", f.display())));
+            }
+        }
+        if let Some(r) = &self.reconnect {
+            if !self.is_live() {
+                return Err(("reconnect", "applies to live sources only (set live: true)".into()));
+            }
+            r.validate().map_err(|(k, e)| match k {
+                "initial_s" => ("reconnect.initial_s", e),
+                "max_s" => ("reconnect.max_s", e),
+                "multiplier" => ("reconnect.multiplier", e),
+                _ => ("reconnect.jitter", e),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The password from `password_env` or `password_file`, read at each connection so
+    /// a rotated secret is picked up on the next reconnect.
+    pub fn password(&self) -> Result<Option<String>, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var).map(Some).map_err(|_| format!("password_env: `{var}` is not set"));
+        }
+        if let Some(f) = &self.password_file {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("password_file: {}: {e}", f.display()))?;
+            return Ok(Some(text.lines().next().unwrap_or("").to_owned()));
+        }
+        Ok(None)
     }
 
     pub fn stall_timeout_s(&self) -> f64 {
@@ -41,7 +164,7 @@ impl SourceConfig {
     pub fn is_live(&self) -> bool {
         self.live.unwrap_or_else(|| {
             let u = self.uri.to_ascii_lowercase();
-            ["rtsp://", "rtsps://", "http://", "https://", "udp://", "srt://", "v4l2://"]
+            ["rtsp://", "rtsps://", "rtspt://", "http://", "https://", "udp://", "srt://", "v4l2://", "/dev/video"]
                 .iter()
                 .any(|p| u.starts_with(p))
         })
@@ -108,5 +231,55 @@ mod tests {
         assert!(!s("/data/x.mp4").is_live());
         assert!(!s("file:///data/x.mp4").is_live());
         assert!(!SourceConfig { live: Some(false), ..s("rtsp://x") }.is_live());
+        assert!(s("/dev/video0").is_live());
+    }
+
+    fn parse(json: &str) -> Result<SourceConfig, String> {
+        serde_json::from_str::<SourceConfig>(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn live_keys_parse_and_validate() {
+        let c = parse(
+            r#"{"id":"gate","uri":"rtsp://cam/s","transport":"tcp","latency_ms":200,
+                "reconnect":{"initial_s":0.5,"max_s":10,"max_attempts":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.transport, Some(Transport::Tcp));
+        assert_eq!(c.reconnect().max_attempts, 3);
+        assert_eq!(c.reconnect().multiplier, 2.0);
+        assert!(c.validate().is_ok());
+        assert!(parse(r#"{"id":"a","uri":"x","transprot":"tcp"}"#).unwrap_err().contains("unknown field `transprot`"));
+        assert!(parse(r#"{"id":"a","uri":"rtsp://x","transport":"quic"}"#).unwrap_err().contains("unknown variant"));
+        assert!(parse(r#"{"id":"a","uri":"rtsp://x","reconnect":{"max":3}}"#).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let key = |c: SourceConfig| c.validate().unwrap_err().0;
+        let rtsp = SourceConfig::new("cam", "rtsp://cam/s");
+        assert_eq!(
+            key(SourceConfig { transport: Some(Transport::Tcp), ..SourceConfig::new("f", "/x.mp4") }),
+            "transport"
+        );
+        assert_eq!(key(SourceConfig { latency_ms: Some(1), ..SourceConfig::new("f", "http://x") }), "latency_ms");
+        assert_eq!(key(SourceConfig { password_env: Some("X".into()), ..rtsp.clone() }), "username");
+        assert_eq!(
+            key(SourceConfig {
+                username: Some("u".into()),
+                password_env: Some("REFINEVAD_TEST_SURELY_UNSET".into()),
+                ..rtsp.clone()
+            }),
+            "password_env"
+        );
+        assert_eq!(
+            key(SourceConfig { reconnect: Some(Default::default()), ..SourceConfig::new("f", "/x.mp4") }),
+            "reconnect"
+        );
+        let bad = ReconnectConfig { jitter: 2.0, ..Default::default() };
+        assert_eq!(key(SourceConfig { reconnect: Some(bad), ..rtsp.clone() }), "reconnect.jitter");
+        assert_eq!(key(SourceConfig::new("a/b", "rtsp://x")), "id");
+        assert_eq!(key(SourceConfig { stall_timeout_s: Some(0.0), ..rtsp.clone() }), "stall_timeout_s");
+        assert!(rtsp.validate().is_ok());
     }
 }

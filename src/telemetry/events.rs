@@ -206,3 +206,47 @@ impl ClipsPruned<'_> {
         tracing::info!(dir = self.dir, files = self.files, bytes = self.bytes, "clips pruned");
     }
 }
+
+/// A stream moved from one state to another (`src/source/status.rs`). The gauge
+/// `refinevad_stream_state{stream,state}` is 1 for the current state and 0 for the others.
+pub struct StreamStateChanged<'a> {
+    pub stream: &'a str,
+    /// None when the stream was just registered.
+    pub from: Option<crate::source::StreamState>,
+    pub to: crate::source::StreamState,
+    /// Why (an error message), for the unhealthy states.
+    pub cause: Option<&'a str>,
+}
+
+impl StreamStateChanged<'_> {
+    pub fn emit(&self) {
+        for s in crate::source::StreamState::ALL {
+            registry()
+                .gauge("refinevad_stream_state", &[("stream", self.stream), ("state", s.as_str())])
+                .store((s == self.to) as i64, Ordering::Relaxed);
+        }
+        let from = self.from.map_or("new", |s| s.as_str());
+        let to = self.to.as_str();
+        match (self.to.is_degraded(), self.cause) {
+            (true, Some(cause)) => tracing::warn!(stream = self.stream, from, to, "stream {to}: {cause}"),
+            (true, None) => tracing::warn!(stream = self.stream, from, to, "stream {to}"),
+            (false, _) => tracing::info!(stream = self.stream, from, to, "stream {to}"),
+        }
+    }
+}
+
+/// A live stream reconnected after an outage.
+pub struct StreamReconnected<'a> {
+    pub stream: &'a str,
+    pub down_s: f64,
+    pub attempts: u32,
+}
+
+impl StreamReconnected<'_> {
+    pub fn emit(&self) {
+        registry()
+            .counter("refinevad_stream_reconnects_total", &[("stream", self.stream)])
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(stream = self.stream, down_s = self.down_s, attempts = self.attempts, "stream reconnected");
+    }
+}
