@@ -275,3 +275,79 @@ sinks:
     assert!(text.contains("stream backoff") && text.contains("stream reconnected"), "{text}");
     assert!(!text.contains(CAM_PASSWORD), "the password appears in the log");
 }
+
+/// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Measurement for docs/live.md (not a check): reconnect time after the server returns,
+/// and the process's CPU per live stream of vtest.avi (768×576, 10 fps) over 30 s.
+/// `cargo nextest run --release --test live_rtsp --run-ignored only --no-capture`
+#[test]
+#[ignore]
+fn measure_reconnect_time_and_cpu_per_stream() {
+    let vtest = common::sample("vtest.avi");
+    let mut srv = RtspServer::start(vec![Mount::clip("/a", &vtest, 10), Mount::clip("/b", &vtest, 10)]);
+    let dir = tempfile::tempdir().unwrap();
+    let ops = free_port();
+    let source = |id: &str, url: String| {
+        format!(
+            "  - id: {id}\n    uri: {url}\n    transport: tcp\n    latency_ms: 100\n    stall_timeout_s: 5\n    \
+             reconnect: {{ initial_s: 0.2, max_s: 0.5, jitter: 0 }}\n"
+        )
+    };
+    let yaml = dir.path().join("m.yaml");
+    let write = |sources: String| {
+        std::fs::write(
+            &yaml,
+            format!(
+                "name: measure\nsources:\n{sources}model:\n  window: {{ segments: 64, stride: 2 }}\nruntime:\n  \
+                 ops_listen: 127.0.0.1:{ops}\n  control: true\n"
+            ),
+        )
+        .unwrap()
+    };
+    write(source("a", srv.url("/a")));
+    let mut run = Run::start(&yaml, &dir.path().join("run.log"));
+    run.wait(Duration::from_secs(90), "a live", || stream(ops, "a").filter(|v| state_of(v) == "live"));
+
+    // Reconnect: server down 3 s, then time from its return to frames flowing again.
+    let mut times = Vec::new();
+    for cycle in 1..=5u64 {
+        srv.stop();
+        run.wait(Duration::from_secs(30), "a down", || stream(ops, "a").filter(|v| state_of(v) != "live"));
+        std::thread::sleep(Duration::from_secs(3));
+        srv.restart();
+        let t0 = Instant::now();
+        run.wait(Duration::from_secs(30), "a back", || {
+            stream(ops, "a").filter(|v| state_of(v) == "live" && v["reconnects"] == cycle)
+        });
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    println!("reconnect after server return (backoff 0.2–0.5 s): {times:.2?} s, median {:.2} s", times[2]);
+
+    // CPU over 30 s with one live stream, then with two.
+    let pid = run.0.id();
+    let per_window = |run: &mut Run| {
+        std::thread::sleep(Duration::from_secs(5));
+        let (c0, f0) = (cpu_seconds(pid), Instant::now());
+        std::thread::sleep(Duration::from_secs(30));
+        let _ = run.0.try_wait();
+        (cpu_seconds(pid) - c0) / f0.elapsed().as_secs_f64()
+    };
+    let one = per_window(&mut run);
+    let (code, body) =
+        http(ops, "POST", "/streams", &format!(r#"{{"id":"b","uri":"{}","transport":"tcp"}}"#, srv.url("/b")));
+    assert_eq!(code, 201, "{body}");
+    run.wait(Duration::from_secs(60), "b live", || stream(ops, "b").filter(|v| state_of(v) == "live"));
+    let two = per_window(&mut run);
+    println!("CPU (cores busy) over 30 s: one live stream {one:.2}, two live streams {two:.2}");
+    let frames: Vec<u64> = ["a", "b"].iter().map(|id| frames_of(&stream(ops, id).unwrap())).collect();
+    println!("frames decoded: {frames:?}");
+    assert_eq!(run.interrupt(), 130);
+}

@@ -1,5 +1,5 @@
 //! A stream's whole life: files decode once; live sources survive outages. On error, EOS
-//! or a stall, a live stream's pipeline is torn down (state `Null`) and rebuilt after an
+//! or a stall, a reconnecting stream's pipeline is torn down (state `Null`) and rebuilt after an
 //! exponential backoff with jitter, touching no other stream. Downstream sees `Started`
 //! once, then `Down` / `Up` around each outage, frame indices that keep counting, and a
 //! final `End`.
@@ -36,7 +36,7 @@ pub fn run_stream(
         stall_after: Duration::from_secs_f64((cfg.stall_timeout_s() / 4.0).max(2.0)),
     };
     let mut frames = 0u64;
-    let result = if cfg.is_live() {
+    let result = if cfg.reconnects() {
         life.reconnecting(cfg, size, frames_out, &mut frames)
     } else {
         decode_once(cfg, stream, size, frames_out, &mut frames, &mut life)

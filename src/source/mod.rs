@@ -85,6 +85,17 @@ impl SourceConfig {
         }
     }
 
+    /// Whether losing the stream means reconnecting rather than ending: live cameras
+    /// (RTSP, V4L2, UDP, SRT) by default; HTTP(S) and files only with an explicit
+    /// `reconnect` (an HTTP URL is often a plain file whose end is the end).
+    pub fn reconnects(&self) -> bool {
+        let u = self.uri.to_ascii_lowercase();
+        let camera = ["rtsp://", "rtsps://", "rtspt://", "v4l2://", "/dev/video", "udp://", "srt://"]
+            .iter()
+            .any(|p| u.starts_with(p));
+        self.is_live() && (camera || self.reconnect.is_some())
+    }
+
     pub fn reconnect(&self) -> ReconnectConfig {
         self.reconnect.clone().unwrap_or_default()
     }
@@ -232,6 +243,11 @@ mod tests {
         assert!(!s("file:///data/x.mp4").is_live());
         assert!(!SourceConfig { live: Some(false), ..s("rtsp://x") }.is_live());
         assert!(s("/dev/video0").is_live());
+        assert!(s("rtsp://cam/1").reconnects() && s("/dev/video0").reconnects());
+        assert!(!s("https://host/clip.mp4").reconnects() && !s("/data/x.mp4").reconnects());
+        let looped = SourceConfig { live: Some(true), reconnect: Some(Default::default()), ..s("https://cam/mjpeg") };
+        assert!(looped.reconnects());
+        assert!(!SourceConfig { live: Some(false), ..s("rtsp://x") }.reconnects());
     }
 
     fn parse(json: &str) -> Result<SourceConfig, String> {
