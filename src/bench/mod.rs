@@ -1,8 +1,11 @@
 //! `refinevad bench`: throughput measured side by side in one run, as ratios against the
 //! machine's own limits (DESIGN §7): GStreamer decode alone, the backbone alone, the
-//! shared-CPU bound they imply, our source stage alone, and the full extract pipeline.
+//! shared-CPU bound they imply, our source stage alone, and the full extract pipeline
+//! (with its CPU seconds per stage); then peak memory of `extract` and `run` on a short
+//! and a long input made by looping the video.
 mod measure;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use crate::features::{FeatureError, IMAGE_SIDE};
 use crate::runtime::channel::{bounded, ChannelConfig};
 use crate::segment::{SegmentMsg, Segmenter, Snippet};
 use crate::source::{run_source, SourceConfig, SourceError, SourceMsg};
-use measure::{cpu_seconds_self, run_child, Usage};
+use measure::{cpu_seconds_self, run_child, ChildUsage, Usage};
 
 /// Arguments of `refinevad bench`.
 #[derive(Debug, clap::Args)]
@@ -32,6 +35,13 @@ pub struct BenchArgs {
     /// Where to write the results as JSON.
     #[arg(long, default_value = "out/bench.json")]
     pub json: PathBuf,
+    /// Length of the long input of the memory measurement, in minutes (the video looped,
+    /// re-encoded once to H.264 and cached in `--inputs`); 0 skips the measurement.
+    #[arg(long, default_value_t = 20.0)]
+    pub long_minutes: f64,
+    /// Where the looped inputs are cached.
+    #[arg(long, default_value = "out/bench-inputs")]
+    pub inputs: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +70,24 @@ pub struct Measurement {
     /// Video seconds processed per wall second.
     pub realtime_factor: f64,
     pub peak_rss_mb: Option<f64>,
+    /// CPU seconds per stage (thread group) of a child process: `gstreamer_decode`,
+    /// `features_worker`, `onnxruntime_pool`, `segmenter`, `sources`, `main`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_cpu_s: Option<BTreeMap<String, f64>>,
+}
+
+/// Peak memory of one command on an input of a given length.
+#[derive(Debug, Serialize, Clone)]
+pub struct MemoryPoint {
+    /// `extract` or `run` (the whole pipeline with the default head and a scores sink).
+    pub command: String,
+    pub input: String,
+    pub minutes: f64,
+    pub frames: u64,
+    pub wall_s: f64,
+    pub cpu_s: f64,
+    pub peak_rss_mb: f64,
+    pub stage_cpu_s: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +100,8 @@ pub struct BenchReport {
     /// cores / (decode CPU-s per snippet + inference CPU-s per snippet), per stream count.
     pub shared_cpu_bound_snippets_per_s: Vec<(usize, f64)>,
     pub ratios: Vec<(String, f64)>,
+    /// Peak RSS on the short and the long input.
+    pub memory: Vec<MemoryPoint>,
 }
 
 pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
@@ -100,6 +130,10 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
         let mk = |name: &str, u: Usage, rss: Option<f64>| {
             measurement(name, n, u, frames, per_copy_snippets, duration_s, rss)
         };
+        let mk_child = |name: &str, c: ChildUsage, with_rss: bool| Measurement {
+            stage_cpu_s: Some(c.stage_cpu_s),
+            ..measurement(name, n, c.usage, frames, per_copy_snippets, duration_s, with_rss.then_some(c.peak_rss_mb))
+        };
         let uri = gst::glib_uri(&video);
         let dec = decode_only(&uri, n, false)?;
         eprintln!("  decode-only ×{n}: {:.0} frames/s", frames as f64 * n as f64 / dec.wall_s);
@@ -112,9 +146,10 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
         let bb = backbone_only(&mut ex, &snippets, cfg.features.batch.get(), n)?;
         eprintln!("  backbone-only ×{n}: {:.1} snippets/s", per_copy_snippets as f64 * n as f64 / bb.wall_s);
         ms.push(mk("backbone_only", bb, None));
-        let (full, rss) = full_pipeline(&video, n, args.pipeline.as_deref(), &tmp)?;
+        let full_child = full_pipeline(&video, n, args.pipeline.as_deref(), &tmp)?;
+        let full = full_child.usage;
         eprintln!("  full extract ×{n}: {:.1} snippets/s", per_copy_snippets as f64 * n as f64 / full.wall_s);
-        ms.push(mk("full_pipeline", full, Some(rss)));
+        ms.push(mk_child("full_pipeline", full_child, true));
 
         let snip = (per_copy_snippets * n as u64) as f64;
         let bound = cores as f64 / (dec_a.cpu_s / snip + bb.cpu_s / snip);
@@ -125,12 +160,48 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
         ratios.push((format!("full/backbone_only x{n}"), bb.wall_s / full.wall_s));
         match python_baseline(&video, n, &shared.dir) {
             Some(Ok(py)) => {
+                let py = py.usage;
                 eprintln!("  python baseline ×{n}: {:.1} snippets/s", per_copy_snippets as f64 * n as f64 / py.wall_s);
                 ms.push(mk("python_opencv_onnxruntime", py, None));
                 ratios.push((format!("full/python x{n}"), py.wall_s / full.wall_s));
             }
             Some(Err(e)) => eprintln!("  python baseline ×{n}: failed: {e}"),
             None => {}
+        }
+    }
+    let mut memory = Vec::new();
+    if args.long_minutes > 0.0 {
+        memory = memory_vs_length(&video, duration_s, args.long_minutes, &args, &shared.dir, &tmp)?;
+        for cmd in ["extract", "run"] {
+            let pts: Vec<&MemoryPoint> = memory.iter().filter(|p| p.command == cmd).collect();
+            if let [short, long] = pts.as_slice() {
+                ratios.push((format!("{cmd} peak RSS long/short"), long.peak_rss_mb / short.peak_rss_mb));
+            }
+        }
+        // Startup amortised: the long extract against the bound with its own decode cost.
+        if let Some(long) = memory.iter().find(|p| p.command == "extract" && p.minutes > 1.5) {
+            let snip = long.frames.div_ceil(cfg.segmenter.snippet_frames.get() as u64) as f64;
+            let dec = decode_only(&gst::glib_uri(Path::new(&long.input)), 1, true)?;
+            let bb_per_snip = ms
+                .iter()
+                .find(|m| m.name == "backbone_only" && m.streams == 1)
+                .map_or(0.0, |m| m.cpu_s / m.snippets as f64);
+            let bound = cores as f64 / (dec.cpu_s / snip + bb_per_snip);
+            ms.push(Measurement {
+                name: "decode_to_analysis_rgb_long".into(),
+                streams: 1,
+                wall_s: dec.wall_s,
+                cpu_s: dec.cpu_s,
+                frames: long.frames,
+                snippets: snip as u64,
+                frames_per_s: long.frames as f64 / dec.wall_s,
+                snippets_per_s: snip / dec.wall_s,
+                realtime_factor: long.minutes * 60.0 / dec.wall_s,
+                peak_rss_mb: None,
+                stage_cpu_s: None,
+            });
+            bounds.push((0, bound));
+            ratios.push(("long extract/shared_cpu_bound x1".into(), snip / long.wall_s / bound));
         }
     }
     let report = BenchReport {
@@ -141,6 +212,7 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
         measurements: ms,
         shared_cpu_bound_snippets_per_s: bounds,
         ratios,
+        memory,
     };
     print_report(&report);
     let text = serde_json::to_string_pretty(&report).expect("serialisable");
@@ -153,13 +225,13 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
 
 /// The plain Python script a user would write (benches/python_baseline.py), run with
 /// `$REFINEVAD_BENCH_PYTHON` (scripts/bench.sh prepares it); `None` when not configured.
-fn python_baseline(video: &Path, n: usize, models: &Path) -> Option<Result<Usage, BenchError>> {
+fn python_baseline(video: &Path, n: usize, models: &Path) -> Option<Result<ChildUsage, BenchError>> {
     let python = std::env::var("REFINEVAD_BENCH_PYTHON").ok()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python_baseline.py");
     let model = models.join("efficientnet_lite0.onnx");
     // One process per copy, all at once, as our pipeline decodes the copies concurrently.
     let args = vec![script.display().to_string(), video.display().to_string(), model.display().to_string(), "1".into()];
-    Some(run_child((0..n).map(|_| (python.clone(), args.clone(), vec![])).collect()).map(|(u, _)| u))
+    Some(run_child((0..n).map(|_| (python.clone(), args.clone(), vec![])).collect()))
 }
 
 mod gst {
@@ -196,6 +268,7 @@ fn measurement(
         snippets_per_s: snippets as f64 * n / u.wall_s,
         realtime_factor: duration_s * n / u.wall_s,
         peak_rss_mb: rss,
+        stage_cpu_s: None,
     }
 }
 
@@ -248,7 +321,7 @@ fn decode_only(uri: &str, n: usize, to_analysis: bool) -> Result<Usage, BenchErr
     }
     args.extend(["fakesink".into(), "sync=false".into()]);
     let cmds = (0..n).map(|_| ("gst-launch-1.0".to_string(), args.clone(), vec![])).collect();
-    run_child(cmds).map(|(u, _)| u)
+    run_child(cmds).map(|c| c.usage)
 }
 
 fn source_only(video: &Path, n: usize) -> Result<Usage, BenchError> {
@@ -288,7 +361,7 @@ fn backbone_only(ex: &mut Extractor, snippets: &[Snippet], batch: usize, n: usiz
 
 /// The real `refinevad extract` on `n` copies (symlinks) of the video, as a child process
 /// so its peak RSS is its own.
-fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) -> Result<(Usage, f64), BenchError> {
+fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) -> Result<ChildUsage, BenchError> {
     let exe =
         std::env::current_exe().map_err(|e| BenchError::Run { what: "current_exe".into(), reason: e.to_string() })?;
     let inputs = tmp.join(format!("in{n}"));
@@ -311,6 +384,98 @@ fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) ->
     run_child(vec![(exe.display().to_string(), args, env)])
 }
 
+/// `video` looped `times` times: its compressed stream remuxed into Matroska (no
+/// re-encoding, so decoding costs what it costs on the original); cached under `dir`.
+fn looped_input(video: &Path, times: usize, dir: &Path) -> Result<PathBuf, BenchError> {
+    let stem = video.file_stem().and_then(|s| s.to_str()).unwrap_or("video");
+    let out = dir.join(format!("{stem}-loop{times}.mkv"));
+    if out.is_file() {
+        return Ok(out);
+    }
+    let err = |reason: String| BenchError::Run { what: out.display().to_string(), reason };
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let part = dir.join(format!("{stem}-loop{times}.mkv.part"));
+    let mut args: Vec<String> =
+        "-q concat name=c ! queue ! matroskamux ! filesink".split_whitespace().map(String::from).collect();
+    args.push(format!("location={}", part.display()));
+    for _ in 0..times {
+        args.extend(["filesrc".into(), format!("location={}", video.display()), "!".into()]);
+        args.extend(["parsebin".into(), "!".into(), "c.".into()]);
+    }
+    run_child(vec![("gst-launch-1.0".into(), args, vec![])])?;
+    std::fs::rename(&part, &out).map_err(|e| err(e.to_string()))?;
+    Ok(out)
+}
+
+/// Peak RSS of `extract` and of `run` (default head, scores sink) on the video looped to
+/// about one minute and to about `long_minutes` minutes.
+fn memory_vs_length(
+    video: &Path,
+    duration_s: f64,
+    long_minutes: f64,
+    args: &BenchArgs,
+    models: &Path,
+    tmp: &Path,
+) -> Result<Vec<MemoryPoint>, BenchError> {
+    let err =
+        |what: &Path, e: std::io::Error| BenchError::Run { what: what.display().to_string(), reason: e.to_string() };
+    let exe = std::env::current_exe().map_err(|e| err(Path::new("current_exe"), e))?;
+    let short_times = (60.0 / duration_s).round().max(1.0) as usize;
+    let long_times = (long_minutes * 60.0 / duration_s).round().max(short_times as f64 + 1.0) as usize;
+    let base = match &args.pipeline {
+        Some(p) => crate::config::load(p)?,
+        None => PipelineConfig::default_named("bench"),
+    };
+    let mut points = Vec::new();
+    for times in [short_times, long_times] {
+        let input = looped_input(video, times, &args.inputs)?;
+        // extract
+        let out = tmp.join(format!("mem-extract-{times}"));
+        let mut a = vec!["extract".to_string(), "--out".into(), out.display().to_string()];
+        if let Some(p) = &args.pipeline {
+            a.extend(["--pipeline".into(), p.display().to_string()]);
+        }
+        a.push(input.display().to_string());
+        let c = run_child(vec![(exe.display().to_string(), a, vec![])])?;
+        let frames = output_frames(&out, &input).unwrap_or(0);
+        eprintln!("  extract on {times}× the video: peak RSS {:.0} MB", c.peak_rss_mb);
+        points.push(point("extract", &input, times as f64 * duration_s / 60.0, frames, c));
+        // run: the whole pipeline with the default head
+        let mut v = serde_json::to_value(&base).expect("serialisable");
+        v["name"] = "bench-memory".into();
+        v["sources"] = serde_json::json!([{ "id": "long", "uri": input.display().to_string() }]);
+        v["model"]["checkpoint"] = models.join("refinevad-default").display().to_string().into();
+        let scores = tmp.join(format!("mem-run-{times}"));
+        v["sinks"] = serde_json::json!([{ "type": "scores_csv", "dir": scores.display().to_string() }]);
+        let file = tmp.join(format!("mem-run-{times}.yaml"));
+        std::fs::write(&file, serde_json::to_string_pretty(&v).expect("serialisable")).map_err(|e| err(&file, e))?;
+        let c = run_child(vec![(exe.display().to_string(), vec!["run".into(), file.display().to_string()], vec![])])?;
+        eprintln!("  run on {times}× the video: peak RSS {:.0} MB", c.peak_rss_mb);
+        points.push(point("run", &input, times as f64 * duration_s / 60.0, frames, c));
+    }
+    Ok(points)
+}
+
+fn point(command: &str, input: &Path, minutes: f64, frames: u64, c: ChildUsage) -> MemoryPoint {
+    MemoryPoint {
+        command: command.into(),
+        input: input.display().to_string(),
+        minutes,
+        frames,
+        wall_s: c.usage.wall_s,
+        cpu_s: c.usage.cpu_s,
+        peak_rss_mb: c.peak_rss_mb,
+        stage_cpu_s: c.stage_cpu_s,
+    }
+}
+
+/// Frames decoded, from the JSON `extract` writes beside the features.
+fn output_frames(out: &Path, input: &Path) -> Option<u64> {
+    let stem = input.file_stem()?.to_str()?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(format!("{stem}.json"))).ok()?).ok()?;
+    v["n_frames"].as_u64()
+}
+
 fn print_report(r: &BenchReport) {
     println!(
         "{:<24} {:>7} {:>8} {:>8} {:>10} {:>11} {:>8} {:>9}",
@@ -329,8 +494,28 @@ fn print_report(r: &BenchReport) {
             m.peak_rss_mb.map_or("-".into(), |v| format!("{v:.0}"))
         );
     }
+    for m in r.measurements.iter().filter(|m| m.stage_cpu_s.is_some()) {
+        let stages = m.stage_cpu_s.iter().flatten().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>();
+        println!("{} ×{} CPU s by stage: {}", m.name, m.streams, stages.join(", "));
+    }
+    for p in &r.memory {
+        let stages = p.stage_cpu_s.iter().map(|(k, v)| format!("{k} {v:.2}")).collect::<Vec<_>>();
+        println!(
+            "{:<8} {:>5.1} min {:>7} frames: wall {:>6.1} s, CPU {:>6.1} s, peak RSS {:>5.0} MB ({})",
+            p.command,
+            p.minutes,
+            p.frames,
+            p.wall_s,
+            p.cpu_s,
+            p.peak_rss_mb,
+            stages.join(", ")
+        );
+    }
     for (n, b) in &r.shared_cpu_bound_snippets_per_s {
-        println!("shared-CPU bound ×{n}: {b:.1} snippets/s");
+        match n {
+            0 => println!("shared-CPU bound, long input: {b:.1} snippets/s"),
+            n => println!("shared-CPU bound ×{n}: {b:.1} snippets/s"),
+        }
     }
     for (k, v) in &r.ratios {
         println!("{k}: {v:.2}");

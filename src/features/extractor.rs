@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorRef};
 
 use super::models::{self, verified_file};
 use super::{Device, FeatureError, FeaturesConfig, CAPTION_WIDTH, CLIP_WIDTH, IMAGE_SIDE, IMAGE_WIDTH};
@@ -30,7 +30,7 @@ impl SharedModels {
         let mut checksums = BTreeMap::new();
         let mut need = Vec::new();
         if cfg.image.enabled || cfg.caption.enabled {
-            need.push("efficientnet_lite0.onnx");
+            need.push(cfg.image.model_file());
         }
         if cfg.caption.enabled {
             need.push("soft_caption_table.npy");
@@ -69,23 +69,28 @@ pub struct Extractor {
     caption_table: Option<Arc<Vec<f32>>>,
     temperature: f32,
     cfg: FeaturesConfig,
+    /// Images per ONNX Runtime call (see [`run_image`]).
+    images_per_run: usize,
+    /// Reused input buffer of one image run.
+    pixels: Vec<u8>,
 }
 
 impl Extractor {
     /// `slot` numbers the workers of one device (`cpu#0`, `cpu#1`, …) in metrics.
     pub fn new(cfg: &FeaturesConfig, shared: &SharedModels, device: Device, slot: usize) -> Result<Self, FeatureError> {
         let env = models::environment(cfg, &shared.dir)?;
+        let intra_threads = intra_threads(cfg, device);
         let mk = |name: &str| {
             models::session(
                 &env,
                 &shared.dir.join(name),
                 device,
-                cfg.intra_threads,
+                intra_threads,
                 cfg.tensorrt_cache.as_deref(),
                 "features",
             )
         };
-        let image = (cfg.image.enabled || cfg.caption.enabled).then(|| mk("efficientnet_lite0.onnx")).transpose()?;
+        let image = (cfg.image.enabled || cfg.caption.enabled).then(|| mk(cfg.image.model_file())).transpose()?;
         let clip = cfg.clip.enabled.then(|| mk("mc3_18.onnx")).transpose()?;
         Ok(Self {
             device,
@@ -95,6 +100,8 @@ impl Extractor {
             caption_table: shared.caption_table.clone(),
             temperature: cfg.caption.temperature,
             cfg: cfg.clone(),
+            images_per_run: images_per_run(device),
+            pixels: Vec::new(),
         })
     }
 
@@ -113,7 +120,7 @@ impl Extractor {
             model: "efficientnet_lite0".into(),
             reason: "image and caption streams are disabled".into(),
         })?;
-        let (_, logits) = run_image(session, batch, n)?;
+        let (_, logits) = run_image(session, batch, n, self.images_per_run, &mut self.pixels)?;
         Ok(logits.chunks(n * IMAGENET_CLASSES).map(|l| mean_rows(l, n, IMAGENET_CLASSES)).collect())
     }
 
@@ -123,7 +130,7 @@ impl Extractor {
         let mut out: Vec<Vec<f32>> = (0..batch.len()).map(|_| Vec::with_capacity(self.cfg.layout().width())).collect();
         if let Some(session) = self.image.as_mut() {
             let n = self.cfg.image.frames_per_snippet.get();
-            let (feats, logits) = run_image(session, batch, n)?;
+            let (feats, logits) = run_image(session, batch, n, self.images_per_run, &mut self.pixels)?;
             for (b, o) in out.iter_mut().enumerate() {
                 if self.cfg.image.enabled {
                     o.extend(mean_rows(&feats[b * n * IMAGE_WIDTH..(b + 1) * n * IMAGE_WIDTH], n, IMAGE_WIDTH));
@@ -156,14 +163,49 @@ impl Extractor {
     }
 }
 
+/// Images per ONNX Runtime call on the CPU. Per-image cost is flat from 4 images up while
+/// the activation memory grows with every image in flight (≈ 15 MB each for
+/// EfficientNet-Lite0); accelerators get the whole batch.
+pub const CPU_IMAGES_PER_RUN: usize = 4;
+
+fn images_per_run(device: Device) -> usize {
+    match device {
+        Device::Cpu => CPU_IMAGES_PER_RUN,
+        _ => usize::MAX,
+    }
+}
+
+/// ONNX Runtime intra-op threads of one CPU worker: the configured number, else ONNX
+/// Runtime's default (one per physical core) for a single CPU worker, else the cores
+/// shared out between the CPU workers, so that workers do not oversubscribe the cores
+/// (an intra-op section waits for its slowest thread).
+pub fn intra_threads(cfg: &FeaturesConfig, device: Device) -> usize {
+    let cpu_workers = cfg.devices.iter().filter(|d| **d == Device::Cpu).count() * cfg.workers_per_device.get();
+    if cfg.intra_threads > 0 || device != Device::Cpu || cpu_workers <= 1 {
+        return cfg.intra_threads;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / cpu_workers).max(1)
+}
+
 fn infer_err(model: &str) -> impl Fn(ort::Error) -> FeatureError + '_ {
     move |e| FeatureError::Inference { model: model.into(), reason: e.to_string() }
 }
 
-/// Runs EfficientNet on `n` frames per snippet: returns (features, logits) row-major.
-fn run_image(session: &mut Session, batch: &[Snippet], n: usize) -> Result<(Vec<f32>, Vec<f32>), FeatureError> {
+/// Runs EfficientNet on `n` frames per snippet, at most `per_run` images per ONNX Runtime
+/// call, through the reused input buffer `pixels`: returns (features, logits) row-major.
+///
+/// The model treats each image independently, so splitting a batch changes no value; it
+/// bounds the activation memory (proportional to the images in flight) and keeps the
+/// input copy off fresh pages.
+fn run_image(
+    session: &mut Session,
+    batch: &[Snippet],
+    n: usize,
+    per_run: usize,
+    pixels: &mut Vec<u8>,
+) -> Result<(Vec<f32>, Vec<f32>), FeatureError> {
     let side = IMAGE_SIDE as usize;
-    let mut pixels = Vec::with_capacity(batch.len() * n * side * side * 3);
     for s in batch {
         if s.width != IMAGE_SIDE || s.height != IMAGE_SIDE || s.images.len() != n {
             return Err(FeatureError::Inference {
@@ -176,16 +218,22 @@ fn run_image(session: &mut Session, batch: &[Snippet], n: usize) -> Result<(Vec<
                 ),
             });
         }
-        for img in &s.images {
-            pixels.extend_from_slice(img);
-        }
     }
     let e = infer_err("efficientnet_lite0");
-    let input = Tensor::from_array(([batch.len() * n, side, side, 3], pixels)).map_err(&e)?;
-    let outputs = session.run(ort::inputs!["images" => input]).map_err(&e)?;
-    let (_, feats) = outputs["features"].try_extract_tensor::<f32>().map_err(&e)?;
-    let (_, logits) = outputs["logits"].try_extract_tensor::<f32>().map_err(&e)?;
-    Ok((feats.to_vec(), logits.to_vec()))
+    let images: Vec<&[u8]> = batch.iter().flat_map(|s| s.images.iter().map(|i| i.as_slice())).collect();
+    let mut feats = Vec::with_capacity(images.len() * IMAGE_WIDTH);
+    let mut logits = Vec::with_capacity(images.len() * IMAGENET_CLASSES);
+    for chunk in images.chunks(per_run.max(1)) {
+        pixels.clear();
+        for img in chunk {
+            pixels.extend_from_slice(img);
+        }
+        let input = TensorRef::from_array_view(([chunk.len(), side, side, 3], pixels.as_slice())).map_err(&e)?;
+        let outputs = session.run(ort::inputs!["images" => input]).map_err(&e)?;
+        feats.extend_from_slice(outputs["features"].try_extract_tensor::<f32>().map_err(&e)?.1);
+        logits.extend_from_slice(outputs["logits"].try_extract_tensor::<f32>().map_err(&e)?.1);
+    }
+    Ok((feats, logits))
 }
 
 fn run_clip(session: &mut Session, batch: &[Snippet]) -> Result<Vec<f32>, FeatureError> {

@@ -74,6 +74,29 @@ pub struct ImageStreamConfig {
     /// Frames averaged per snippet (4 = quality default, 2 = budget, 1 = centre frame).
     #[serde(default = "default_frames")]
     pub frames_per_snippet: NonZeroUsize,
+    /// Weights of the image encoder: `fp32` (default) or `int8` (the quantised export,
+    /// `efficientnet_lite0_int8.onnx`: same inputs, outputs and layout).
+    #[serde(default)]
+    pub precision: ImagePrecision,
+}
+
+/// Precision of the image encoder's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagePrecision {
+    #[default]
+    Fp32,
+    Int8,
+}
+
+impl ImageStreamConfig {
+    /// The image encoder's file in the models folder.
+    pub fn model_file(&self) -> &'static str {
+        match self.precision {
+            ImagePrecision::Fp32 => "efficientnet_lite0.onnx",
+            ImagePrecision::Int8 => "efficientnet_lite0_int8.onnx",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,7 +147,7 @@ fn default_temperature() -> f32 {
 
 impl Default for ImageStreamConfig {
     fn default() -> Self {
-        Self { enabled: true, frames_per_snippet: default_frames() }
+        Self { enabled: true, frames_per_snippet: default_frames(), precision: ImagePrecision::default() }
     }
 }
 impl Default for CaptionStreamConfig {

@@ -118,6 +118,9 @@ pub fn session(
     if intra_threads > 0 {
         builder = builder.with_intra_threads(intra_threads).map_err(|e| serr(ort::Error::<()>::from(e)))?;
     }
+    // Batch sizes vary (partial batches, the last run of a batch): a memory pattern is
+    // planned and kept per input shape, which multiplied the arena for nothing.
+    builder = builder.with_memory_pattern(false).map_err(|e| serr(ort::Error::<()>::from(e)))?;
     builder = register_provider(builder, device, trt_cache)?;
     let session = builder.commit_from_file(model).map_err(serr)?;
     let provider = match device {
