@@ -92,6 +92,7 @@ fn stage_pool_scores_every_segment_once_in_order() {
             .send(FeatureMsg::Segment(SegmentFeatures {
                 stream: stream.clone(),
                 index: i,
+                outages: 0,
                 frame_start: i as u64 * 16,
                 frame_end,
                 pts_ns: None,
@@ -99,7 +100,9 @@ fn stage_pool_scores_every_segment_once_in_order() {
             }))
             .unwrap();
     }
-    in_tx.send(FeatureMsg::End { stream: stream.clone(), frames: 713, snippets: t, result: Ok(()) }).unwrap();
+    in_tx
+        .send(FeatureMsg::End { stream: stream.clone(), frames: 713, snippets: t, outages: 0, result: Ok(()) })
+        .unwrap();
     drop(in_tx);
     let msgs: Vec<ScoreMsg> = out_rx.iter().collect();
     for h in handles {
@@ -149,6 +152,7 @@ fn live_streams_are_scored_in_sliding_windows_with_bounded_delay() {
             .send(FeatureMsg::Segment(SegmentFeatures {
                 stream: stream.clone(),
                 index: i,
+                outages: 0,
                 frame_start: i as u64 * 16,
                 frame_end: (i as u64 + 1) * 16,
                 pts_ns: None,
@@ -168,7 +172,7 @@ fn live_streams_are_scored_in_sliding_windows_with_bounded_delay() {
             }
         }
     }
-    in_tx.send(FeatureMsg::End { stream, frames: 320, snippets: 20, result: Ok(()) }).unwrap();
+    in_tx.send(FeatureMsg::End { stream, frames: 320, snippets: 20, outages: 0, result: Ok(()) }).unwrap();
     drop(in_tx);
     let rest: Vec<_> = out_rx.iter().collect();
     assert!(matches!(rest.last(), Some(ScoreMsg::End { .. })));

@@ -123,6 +123,8 @@ impl OutputWriter {
                     self.progress.video_seconds((seg.time_end - seg.time_start).max(0.0));
                     push_segment(st, &seg);
                 }
+                // Archives are files: their sources never go down and come back.
+                ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
                 ScoreMsg::End { stream, frames, segments, result } => {
                     let st = streams.remove(&stream).unwrap_or_else(StreamState::new);
                     if let Some(entry) = self.finish(&stream, st, frames, segments, result) {

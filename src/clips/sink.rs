@@ -109,10 +109,10 @@ impl ClipsSink {
                 ScoreMsg::End { stream, .. } => {
                     self.streams.remove(&**stream);
                 }
-                ScoreMsg::Segment(_) => {}
+                ScoreMsg::Segment(_) | ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
             },
             SinkMsg::Event(e) if e.status == EventStatus::Closed => self.closed(e),
-            SinkMsg::Event(_) => {}
+            SinkMsg::Event(_) | SinkMsg::Source(_) => {}
         }
         Ok(())
     }

@@ -31,6 +31,14 @@ pub struct EventsConfig {
     /// most once per this many video seconds.
     #[serde(default = "default_update_interval")]
     pub update_interval_s: f64,
+    /// Send `source_down` / `source_up` to the sinks when a live source loses its
+    /// connection and gets it back.
+    #[serde(default = "yes")]
+    pub source_events: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_threshold() -> f32 {
@@ -58,6 +66,7 @@ impl Default for EventsConfig {
             merge_gap_s: default_merge_gap(),
             cooldown_s: 0.0,
             update_interval_s: default_update_interval(),
+            source_events: true,
         }
     }
 }

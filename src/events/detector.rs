@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::event::{event_id, rfc3339_utc};
+use super::event::{event_id_in_session, rfc3339_utc};
 use super::telemetry::{EventEmitted, EventSuppressed};
 use super::{Event, EventStatus, EventTime, EventsConfig};
 use crate::source::StreamInfo;
@@ -106,12 +106,19 @@ pub struct EventDetector {
     open: Option<Open>,
     /// Video time before which no new event may be opened.
     cooldown_until: f64,
+    /// Live streams: the stream's start (Unix ms), for event ids and wall-clock times.
+    session_ms: Option<u64>,
+    /// End of the last segment seen (stream seconds).
+    last_end_s: f64,
 }
 
 impl EventDetector {
     /// A detector for the stream a scoring stage announced (`ScoreMsg::Started`).
+    /// Live streams get the stream's start in their event ids and wall-clock times.
     pub fn new(cfg: &EventsConfig, ctx: &EventContext, info: &StreamInfo, categories: Arc<[String]>) -> Self {
-        Self::for_stream(cfg, ctx, info.stream.clone(), &info.uri, categories)
+        let mut d = Self::for_stream(cfg, ctx, info.stream.clone(), &info.uri, categories);
+        d.session_ms = info.live.then_some(info.started_unix_ms).flatten();
+        d
     }
 
     /// A detector for `stream` whose source URI is `video`; `categories` names the
@@ -131,7 +138,37 @@ impl EventDetector {
             categories,
             open: None,
             cooldown_until: f64::NEG_INFINITY,
+            session_ms: None,
+            last_end_s: 0.0,
         }
+    }
+
+    /// The live stream's start (Unix ms); `None` for files.
+    pub fn session_ms(&self) -> Option<u64> {
+        self.session_ms
+    }
+
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The stream's source URI.
+    pub fn video(&self) -> &str {
+        &self.video
+    }
+
+    /// End of the last segment pushed, stream seconds.
+    pub fn last_end_s(&self) -> f64 {
+        self.last_end_s
+    }
+
+    /// The source went down: closes the event in progress at its end (before the gap)
+    /// and forgets the stream's history, so what follows the gap is judged afresh (no
+    /// event spans a gap, no cooldown carries over).
+    pub fn gap(&mut self) -> Vec<Event> {
+        let out = self.finish();
+        self.cooldown_until = f64::NEG_INFINITY;
+        out
     }
 
     /// Whether an event (reported or candidate) is in progress.
@@ -143,6 +180,7 @@ impl EventDetector {
     /// `opened`/`updated`).
     pub fn push(&mut self, seg: &ScoredSegment) -> Vec<Event> {
         let mut out = Vec::new();
+        self.last_end_s = self.last_end_s.max(seg.time_end);
         let (threshold, low, gap) =
             (seg.score >= self.cfg.threshold, seg.score >= self.cfg.low(), self.cfg.merge_gap_s);
         // A hole in the sequence (missing segments) or a dip too long to merge ends the event.
@@ -165,7 +203,7 @@ impl EventDetector {
             None if threshold => {
                 let start = (seg.time_start, seg.frame_start);
                 let mut o = Open {
-                    id: event_id(&self.ctx.pipeline, &self.stream, seg.frame_start),
+                    id: event_id_in_session(&self.ctx.pipeline, &self.stream, self.session_ms, seg.frame_start),
                     start,
                     end: start,
                     acc: Acc::default(),
@@ -246,8 +284,8 @@ impl EventDetector {
             status,
             stream: self.stream.to_string(),
             video: self.video.clone(),
-            start: EventTime::new(o.start.0, o.start.1),
-            end: EventTime::new(o.end.0, o.end.1),
+            start: EventTime::new(o.start.0, o.start.1).at_wall(self.session_ms),
+            end: EventTime::new(o.end.0, o.end.1).at_wall(self.session_ms),
             peak_score: o.acc.peak,
             category: category.and_then(|i| self.categories.get(i).cloned()),
             category_probs,

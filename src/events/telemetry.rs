@@ -62,3 +62,35 @@ impl EventSuppressed<'_> {
         );
     }
 }
+
+/// A live source went down (`kind` = `source_down`) or came back (`source_up`).
+/// `refinevad_source_events_total{type}`.
+pub struct SourceChanged<'a> {
+    pub event: &'a super::SourceEvent,
+}
+
+impl SourceChanged<'_> {
+    pub fn emit(&self) {
+        let e = self.event;
+        registry()
+            .counter("refinevad_source_events_total", &[("type", e.kind.as_str())])
+            .fetch_add(1, Ordering::Relaxed);
+        match e.kind {
+            super::SourceEventKind::SourceDown => tracing::warn!(
+                stream = e.stream,
+                outage = e.outage,
+                at_s = e.seconds,
+                "source down: {}",
+                e.cause.as_deref().unwrap_or("")
+            ),
+            super::SourceEventKind::SourceUp => tracing::info!(
+                stream = e.stream,
+                outage = e.outage,
+                at_s = e.seconds,
+                down_s = e.down_s,
+                attempts = e.attempts,
+                "source up"
+            ),
+        }
+    }
+}

@@ -305,6 +305,7 @@ fn property_events_are_well_formed_on_random_curves() {
             merge_gap_s: [0.0, 0.5, 2.0, 5.0][rng.next() as usize % 4],
             cooldown_s: [0.0, 0.0, 3.0, 30.0][rng.next() as usize % 4],
             update_interval_s: [0.0, 1.0, 5.0][rng.next() as usize % 3],
+            source_events: true,
         };
         let cfg = EventsConfig { hysteresis: cfg.threshold * 0.5 * rng.unit() as f32, ..cfg };
         // A random walk with jumps: long runs above and below the threshold.
@@ -352,4 +353,137 @@ fn property_events_are_well_formed_on_random_curves() {
         ids.dedup();
         assert_eq!(ids.len(), n_events, "{ctx}: ids unique");
     }
+}
+
+fn live_detector(cfg: &EventsConfig, session_ms: Option<u64>) -> EventDetector {
+    let ctx = EventContext { pipeline: "test".into(), model: "m".into(), ..Default::default() };
+    let cats: Arc<[String]> = CATS.iter().map(|c| c.to_string()).collect();
+    let info = crate::source::StreamInfo {
+        stream: Arc::from("cam1"),
+        uri: "rtsp://u:p@cam/1".into(),
+        fps: FPS,
+        live: session_ms.is_some(),
+        started_unix_ms: session_ms,
+        ..Default::default()
+    };
+    EventDetector::new(cfg, &ctx, &info, cats)
+}
+
+/// Segment `i` after a gap: its times shifted by `shift_s`.
+fn seg_at(i: usize, score: f32, shift_s: f64) -> ScoredSegment {
+    let mut s = seg(i, score, [0.7, 0.3]);
+    s.time_start += shift_s;
+    s.time_end += shift_s;
+    s
+}
+
+#[test]
+fn a_gap_closes_the_event_at_its_end_and_the_stream_starts_afresh() {
+    let cfg = EventsConfig { cooldown_s: 30.0, merge_gap_s: 2.0, ..plain() };
+    let mut d = live_detector(&cfg, Some(1_767_225_600_000));
+    let mut m = Vec::new();
+    for i in 0..4 {
+        m.extend(d.push(&seg(i, 0.9, [0.7, 0.3])));
+    }
+    let closing = d.gap();
+    assert_eq!(closing.iter().map(|e| e.status).collect::<Vec<_>>(), [Closed]);
+    let c = &closing[0];
+    assert_eq!((c.start.frame, c.end.frame, c.end.seconds), (0, 40, 2.0), "closed at the last segment before the gap");
+    assert!(!d.is_open());
+    // After the gap (10 s later): a new event, not held back by the cooldown, its own id.
+    let mut after = Vec::new();
+    for i in 4..8 {
+        after.extend(d.push(&seg_at(i, 0.9, 10.0)));
+    }
+    after.extend(d.finish());
+    assert_eq!(after.iter().map(|e| e.status).collect::<Vec<_>>(), [Opened, Closed]);
+    assert_eq!((after[0].start.frame, after[0].start.seconds), (40, 12.0));
+    assert_ne!(after[0].event_id, c.event_id);
+    // Without the gap the same scores are one event.
+    let mut d = live_detector(&cfg, Some(1_767_225_600_000));
+    let one: Vec<Event> = (0..8).flat_map(|i| d.push(&seg(i, 0.9, [0.7, 0.3]))).collect();
+    assert_eq!(one.iter().filter(|e| e.status == Opened).count(), 1);
+}
+
+#[test]
+fn live_events_carry_their_session_in_the_id_and_wall_times() {
+    let session = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let mut d = live_detector(&plain(), Some(session));
+    let e = d.push(&seg(3, 0.9, [0.7, 0.3])).remove(0);
+    assert_eq!(e.event_id, event_id_in_session("test", "cam1", Some(session), 30));
+    assert_ne!(e.event_id, event_id("test", "cam1", 30));
+    let v = serde_json::to_value(&e).unwrap();
+    assert_eq!(v["start"]["wall_time"], "2026-01-01T00:00:01.500Z");
+    assert_eq!(v["end"]["wall_time"], "2026-01-01T00:00:02.000Z");
+    // Files: the pinned id and no wall-clock fields.
+    let mut f = live_detector(&plain(), None);
+    let e = f.push(&seg(3, 0.9, [0.7, 0.3])).remove(0);
+    assert_eq!(e.event_id, event_id("test", "cam1", 30));
+    let v = serde_json::to_value(&e).unwrap();
+    assert_eq!(v["start"], serde_json::json!({"seconds": 1.5, "frame": 30}));
+}
+
+/// Runs the events stage over `msgs` with a `jsonl` sink; returns its lines.
+fn stage_lines(cfg: &EventsConfig, msgs: Vec<crate::window::ScoreMsg>) -> Vec<serde_json::Value> {
+    use crate::runtime::channel::{bounded, ChannelConfig};
+    use crate::sinks::{JsonlSinkConfig, SinkConfig, SinkContext, SinkSet};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let sinks = SinkSet::spawn(
+        &[SinkConfig::Jsonl(JsonlSinkConfig { path: path.clone(), queue: Default::default() })],
+        &SinkContext::default(),
+    )
+    .unwrap();
+    let (tx, rx) = bounded("scores", &ChannelConfig::default());
+    let feeder = std::thread::spawn(move || msgs.into_iter().for_each(|m| assert!(tx.send(m).is_ok())));
+    let ctx = EventContext { pipeline: "test".into(), model: "m".into(), ..Default::default() };
+    let stats = run_events(rx, cfg, &ctx, &sinks);
+    feeder.join().unwrap();
+    assert!(sinks.close().into_iter().all(|(_, r)| r.is_ok()));
+    assert_eq!(stats.outages, 1);
+    std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn outage_stream() -> Vec<crate::window::ScoreMsg> {
+    use crate::window::ScoreMsg;
+    let cats: Arc<[String]> = CATS.iter().map(|c| c.to_string()).collect();
+    let session = 1_767_225_600_000;
+    let info = crate::source::StreamInfo {
+        stream: Arc::from("cam1"),
+        uri: "rtsp://admin:pw@cam/1?token=t".into(),
+        fps: FPS,
+        live: true,
+        started_unix_ms: Some(session),
+        ..Default::default()
+    };
+    let mut m = vec![ScoreMsg::Started { info, categories: cats }];
+    m.extend((0..4).map(|i| ScoreMsg::Segment(seg(i, 0.9, [0.7, 0.3]))));
+    let stream: Arc<str> = Arc::from("cam1");
+    m.push(ScoreMsg::Down { stream: stream.clone(), frames: 40, segments: 4, outage: 1, cause: "eof".into() });
+    m.push(ScoreMsg::Up { stream: stream.clone(), outage: 1, offset_s: 12.0, down_s: 9.5, attempts: 3 });
+    m.extend((4..8).map(|i| ScoreMsg::Segment(seg_at(i, 0.9, 10.0))));
+    m.push(ScoreMsg::End { stream, frames: 80, segments: 8, result: Ok(()) });
+    m
+}
+
+#[test]
+fn the_stage_closes_at_a_down_and_reports_the_outage_between_the_events() {
+    let lines = stage_lines(&plain(), outage_stream());
+    let kinds: Vec<String> =
+        lines.iter().map(|v| v.get("type").or(v.get("status")).unwrap().as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["opened", "closed", "source_down", "source_up", "opened", "closed"]);
+    assert_eq!(lines[1]["end"]["frame"], 40);
+    let (down, up) = (&lines[2], &lines[3]);
+    assert_eq!(down["video"], "rtsp://cam/1", "credentials and query redacted");
+    assert_eq!((down["cause"].as_str(), down["seconds"].as_f64()), (Some("eof"), Some(2.0)));
+    assert_eq!(down["wall_time"], "2026-01-01T00:00:02.000Z");
+    assert_eq!((up["down_s"].as_f64(), up["attempts"].as_u64(), up["outage"].as_u64()), (Some(9.5), Some(3), Some(1)));
+    assert_eq!(up["wall_time"], "2026-01-01T00:00:12.000Z");
+    assert_ne!(down["event_id"], up["event_id"]);
+    assert_eq!(lines[4]["start"]["wall_time"], "2026-01-01T00:00:12.000Z");
+    // Turned off: the event still closes at the gap, no outage lines.
+    let quiet = stage_lines(&EventsConfig { source_events: false, ..plain() }, outage_stream());
+    assert_eq!(quiet.iter().filter(|v| v.get("type").is_some()).count(), 0);
+    assert_eq!(quiet.len(), 4);
+    assert_eq!(quiet[1]["end"]["frame"], 40);
 }

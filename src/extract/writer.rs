@@ -43,11 +43,7 @@ impl FeatureWriter {
         // Streams already reported: late segments of a failed stream are ignored.
         let mut closed: HashSet<Arc<str>> = HashSet::new();
         for msg in input.iter() {
-            let stream = match &msg {
-                FeatureMsg::Started(i) => i.stream.clone(),
-                FeatureMsg::Segment(s) => s.stream.clone(),
-                FeatureMsg::End { stream, .. } | FeatureMsg::Failed { stream, .. } => stream.clone(),
-            };
+            let stream = msg.stream().clone();
             if closed.contains(&stream) {
                 continue;
             }
@@ -58,6 +54,8 @@ impl FeatureWriter {
                     p.segments.insert(s.index, s);
                 }
                 FeatureMsg::Failed { error, .. } => p.failed = Some(error),
+                // Features do not depend on the stream's clock: an outage changes nothing here.
+                FeatureMsg::Down { .. } | FeatureMsg::Up { .. } => {}
                 FeatureMsg::End { frames, snippets, result, .. } => match result {
                     Ok(()) => p.end = Some((frames, snippets)),
                     Err(e) => {

@@ -232,6 +232,8 @@ impl FeaturesConfig {
 pub struct SegmentFeatures {
     pub stream: Arc<str>,
     pub index: usize,
+    /// Live source outages before this segment (see `Snippet::outages`).
+    pub outages: u32,
     pub frame_start: u64,
     pub frame_end: u64,
     pub pts_ns: Option<u64>,
@@ -243,10 +245,31 @@ pub struct SegmentFeatures {
 pub enum FeatureMsg {
     Started(StreamInfo),
     Segment(SegmentFeatures),
+    /// The stream's live source went down after `snippets` snippets (see `SegmentMsg::Down`).
+    /// Forwarded at once: a consumer applies it once it holds every segment below `snippets`
+    /// and every earlier outage message (they are numbered).
+    Down {
+        stream: Arc<str>,
+        frames: u64,
+        snippets: usize,
+        outage: u32,
+        cause: String,
+    },
+    /// The source is back after `snippets` snippets (see `SegmentMsg::Up`).
+    Up {
+        stream: Arc<str>,
+        snippets: usize,
+        outage: u32,
+        offset_s: f64,
+        down_s: f64,
+        attempts: u32,
+    },
+    /// The stream ended after `snippets` snippets and `outages` outages.
     End {
         stream: Arc<str>,
         frames: u64,
         snippets: usize,
+        outages: u32,
         result: Result<(), SourceError>,
     },
     /// Inference failed for this stream; its remaining segments are lost.
@@ -254,6 +277,20 @@ pub enum FeatureMsg {
         stream: Arc<str>,
         error: String,
     },
+}
+
+impl FeatureMsg {
+    /// The stream the message belongs to.
+    pub fn stream(&self) -> &Arc<str> {
+        match self {
+            FeatureMsg::Started(i) => &i.stream,
+            FeatureMsg::Segment(s) => &s.stream,
+            FeatureMsg::Down { stream, .. }
+            | FeatureMsg::Up { stream, .. }
+            | FeatureMsg::End { stream, .. }
+            | FeatureMsg::Failed { stream, .. } => stream,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,9 @@
 //! owning an [`Extractor`]. Workers share one input channel (MPMC) and batch snippets
 //! across streams: a batch closes when it holds `batch` snippets or `max_wait_ms` has
 //! passed since its first snippet. Segments may leave out of order across workers; the
-//! consumer reorders by index (every segment carries it).
+//! consumer reorders by index (every segment carries it). Stream control (`Started`,
+//! `Down`, `Up`, `End`) is forwarded at once and carries the number of snippets (and
+//! outages) that precede it, which is all a consumer needs to put it back in stream order.
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -70,6 +72,7 @@ fn worker(mut ex: Extractor, input: Rx<SegmentMsg>, output: Tx<FeatureMsg>, max_
                     let f = SegmentFeatures {
                         stream: s.stream,
                         index: s.index,
+                        outages: s.outages,
                         frame_start: s.frame_start,
                         frame_end: s.frame_end,
                         pts_ns: s.pts_ns,
@@ -99,7 +102,15 @@ fn forward_or_collect(msg: SegmentMsg, batch: &mut Vec<Snippet>, output: &Tx<Fea
             return true;
         }
         SegmentMsg::Started(info) => FeatureMsg::Started(info),
-        SegmentMsg::End { stream, frames, snippets, result } => FeatureMsg::End { stream, frames, snippets, result },
+        SegmentMsg::Down { stream, frames, snippets, outage, cause } => {
+            FeatureMsg::Down { stream, frames, snippets, outage, cause }
+        }
+        SegmentMsg::Up { stream, snippets, outage, offset_s, down_s, attempts } => {
+            FeatureMsg::Up { stream, snippets, outage, offset_s, down_s, attempts }
+        }
+        SegmentMsg::End { stream, frames, snippets, outages, result } => {
+            FeatureMsg::End { stream, frames, snippets, outages, result }
+        }
     };
     output.send_reliable(fwd).is_ok()
 }

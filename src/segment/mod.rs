@@ -8,6 +8,15 @@
 //! `frame_end` is the stream's frame count), its image frames are spread evenly over
 //! those frames, and its motion statistics use only them. Nothing is padded with
 //! invented frames, so every segment maps to real frames.
+//!
+//! **Live gaps**: at a source's `Down`, the snippet in progress is emitted when it holds at
+//! least half of `snippet_frames` (rounded up) and dropped otherwise (its frame numbers
+//! are skipped, so later segments keep the source's numbering): a few frames before a
+//! failure describe too little to score, and often are the decoder's last, damaged ones.
+//! The motion statistics restart after the gap (no frame difference across it). `Down`
+//! and `Up` go downstream numbered, with the number of snippets emitted before them (and
+//! `End` with the number of outages), so stages that reorder messages can put them back
+//! in stream order.
 pub mod motion;
 
 use std::collections::HashMap;
@@ -58,6 +67,8 @@ pub struct Snippet {
     pub stream: Arc<str>,
     /// 0-based segment index within the stream.
     pub index: usize,
+    /// Live source outages before this snippet: the connection it comes from (0 = first).
+    pub outages: u32,
     /// First frame (inclusive) and last frame (exclusive) of the snippet.
     pub frame_start: u64,
     pub frame_end: u64,
@@ -76,11 +87,33 @@ pub struct Snippet {
 pub enum SegmentMsg {
     Started(StreamInfo),
     Snippet(Snippet),
-    /// The stream ended; `snippets` were emitted before this message.
+    /// The stream's live source went down; `snippets` were emitted before this message.
+    /// Nothing after it is continuous with what came before.
+    Down {
+        stream: Arc<str>,
+        frames: u64,
+        snippets: usize,
+        /// 1-based number of this outage in the stream (its `Up` has the same).
+        outage: u32,
+        cause: String,
+    },
+    /// The source is back; `snippets` were emitted before this message. `offset_s` is the
+    /// stream time (seconds since the stream first started) where the new connection begins.
+    Up {
+        stream: Arc<str>,
+        snippets: usize,
+        outage: u32,
+        offset_s: f64,
+        down_s: f64,
+        attempts: u32,
+    },
+    /// The stream ended; `snippets` were emitted and `outages` outages happened before
+    /// this message.
     End {
         stream: Arc<str>,
         frames: u64,
         snippets: usize,
+        outages: u32,
         result: Result<(), SourceError>,
     },
 }
@@ -100,6 +133,7 @@ pub struct StreamSegmenter {
     motion: MotionState,
     next_index: usize,
     next_frame: u64,
+    outages: u32,
 }
 
 impl StreamSegmenter {
@@ -113,6 +147,7 @@ impl StreamSegmenter {
             motion: MotionState::default(),
             next_index: 0,
             next_frame: 0,
+            outages: 0,
         }
     }
 
@@ -128,6 +163,25 @@ impl StreamSegmenter {
     /// Flushes the last partial snippet at end of stream.
     pub fn finish(&mut self) -> Option<Snippet> {
         (!self.frames.is_empty()).then(|| self.emit())
+    }
+
+    /// The source went down: emits the snippet in progress if it holds at least half a
+    /// snippet, otherwise drops it (skipping its frame numbers), and restarts the motion
+    /// statistics.
+    pub fn gap(&mut self) -> Option<Snippet> {
+        let keep = 2 * self.frames.len() >= self.snippet_frames;
+        let out = (keep && !self.frames.is_empty()).then(|| self.emit());
+        self.next_frame += self.frames.len() as u64;
+        self.frames.clear();
+        self.small.clear();
+        self.motion = MotionState::default();
+        self.outages += 1;
+        out
+    }
+
+    /// Outages so far (`gap` calls).
+    pub fn outages(&self) -> u32 {
+        self.outages
     }
 
     /// Snippets emitted so far.
@@ -163,6 +217,7 @@ impl StreamSegmenter {
         let snippet = Snippet {
             stream: self.stream.clone(),
             index: self.next_index,
+            outages: self.outages,
             frame_start,
             frame_end: frame_start + n as u64,
             pts_ns,
@@ -215,6 +270,12 @@ impl Segmenter {
         Self { cfg, needs, streams: HashMap::new() }
     }
 
+    fn stream(&mut self, stream: &Arc<str>) -> &mut StreamSegmenter {
+        self.streams
+            .entry(stream.clone())
+            .or_insert_with(|| StreamSegmenter::new(stream.clone(), &self.cfg, self.needs))
+    }
+
     /// Feeds one source message; returns the messages to forward, in order.
     pub fn handle(&mut self, msg: crate::source::SourceMsg) -> Vec<SegmentMsg> {
         use crate::source::SourceMsg;
@@ -225,25 +286,32 @@ impl Segmenter {
                 vec![SegmentMsg::Started(info)]
             }
             SourceMsg::Frame(f) => {
-                let seg = self
-                    .streams
-                    .entry(f.stream.clone())
-                    .or_insert_with(|| StreamSegmenter::new(f.stream.clone(), &self.cfg, self.needs));
-                seg.push(f).map(SegmentMsg::Snippet).into_iter().collect()
+                let stream = f.stream.clone();
+                self.stream(&stream).push(f).map(SegmentMsg::Snippet).into_iter().collect()
             }
-            SourceMsg::Down { .. } | SourceMsg::Up { .. } => Vec::new(),
+            SourceMsg::Down { stream, frames, cause } => {
+                let seg = self.stream(&stream);
+                let mut out: Vec<SegmentMsg> = seg.gap().map(SegmentMsg::Snippet).into_iter().collect();
+                out.push(SegmentMsg::Down { snippets: seg.emitted(), outage: seg.outages(), stream, frames, cause });
+                out
+            }
+            SourceMsg::Up { stream, offset_s, down_s, attempts } => {
+                let seg = self.stream(&stream);
+                let (snippets, outage) = (seg.emitted(), seg.outages());
+                vec![SegmentMsg::Up { stream, snippets, outage, offset_s, down_s, attempts }]
+            }
             SourceMsg::End { stream, frames, result } => {
                 let mut out = Vec::new();
-                let mut snippets = 0;
+                let (mut snippets, mut outages) = (0, 0);
                 if let Some(mut seg) = self.streams.remove(&stream) {
                     // A failed stream's partial snippet is not emitted: its features would
                     // describe frames the decoder may have garbled.
                     if result.is_ok() {
                         out.extend(seg.finish().map(SegmentMsg::Snippet));
                     }
-                    snippets = seg.emitted();
+                    (snippets, outages) = (seg.emitted(), seg.outages());
                 }
-                out.push(SegmentMsg::End { stream, frames, snippets, result });
+                out.push(SegmentMsg::End { stream, frames, snippets, outages, result });
                 out
             }
         }
@@ -289,6 +357,71 @@ mod tests {
         assert_eq!(out[2].clip.as_ref().unwrap().len(), CLIP_FRAMES * CLIP_SIDE * CLIP_SIDE * 3);
         assert_eq!(out[1].pts_ns, Some(1600));
         assert!(seg.finish().is_none());
+    }
+
+    fn down(frames: u64) -> crate::source::SourceMsg {
+        crate::source::SourceMsg::Down { stream: "s".into(), frames, cause: "lost".into() }
+    }
+
+    fn up() -> crate::source::SourceMsg {
+        crate::source::SourceMsg::Up { stream: "s".into(), offset_s: 9.0, down_s: 3.0, attempts: 2 }
+    }
+
+    /// Feeds `msgs`, returning (snippet frame ranges, control messages as text) in order.
+    fn feed(s: &mut Segmenter, msgs: Vec<crate::source::SourceMsg>) -> Vec<String> {
+        msgs.into_iter()
+            .flat_map(|m| s.handle(m))
+            .map(|m| match m {
+                SegmentMsg::Snippet(p) => format!("{}:{}-{}", p.index, p.frame_start, p.frame_end),
+                SegmentMsg::Down { snippets, frames, outage, .. } => format!("down{outage}@{snippets}/{frames}"),
+                SegmentMsg::Up { snippets, offset_s, outage, .. } => format!("up{outage}@{snippets}+{offset_s}"),
+                SegmentMsg::End { snippets, outages, .. } => format!("end@{snippets}/{outages}"),
+                SegmentMsg::Started(_) => "started".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gap_emits_a_half_full_snippet_and_forwards_down_up_in_order() {
+        let needs = SnippetNeeds { image_frames: 2, clip: false, motion: true };
+        let mut s = Segmenter::new(SegmenterConfig::default(), needs);
+        let mut msgs: Vec<_> = (0..24).map(|i| crate::source::SourceMsg::Frame(frame(i))).collect();
+        msgs.extend([down(24), up()]);
+        msgs.extend((24..56).map(|i| crate::source::SourceMsg::Frame(frame(i))));
+        msgs.push(crate::source::SourceMsg::End { stream: "s".into(), frames: 56, result: Ok(()) });
+        // 8 of 16 frames in progress at the gap: emitted as a partial snippet.
+        assert_eq!(feed(&mut s, msgs), ["0:0-16", "1:16-24", "down1@2/24", "up1@2+9", "2:24-40", "3:40-56", "end@4/1"]);
+    }
+
+    #[test]
+    fn gap_drops_a_short_fragment_and_keeps_frame_numbers() {
+        let needs = SnippetNeeds { image_frames: 1, clip: false, motion: true };
+        let mut s = Segmenter::new(SegmenterConfig::default(), needs);
+        let mut msgs: Vec<_> = (0..23).map(|i| crate::source::SourceMsg::Frame(frame(i))).collect();
+        msgs.extend([down(23), up()]);
+        msgs.extend((23..39).map(|i| crate::source::SourceMsg::Frame(frame(i))));
+        // 7 frames < 8: dropped; the next snippet starts at the source's frame 23.
+        assert_eq!(feed(&mut s, msgs), ["0:0-16", "down1@1/23", "up1@1+9", "1:23-39"]);
+    }
+
+    #[test]
+    fn motion_restarts_after_a_gap() {
+        let needs = SnippetNeeds { image_frames: 1, clip: false, motion: true };
+        let cfg = SegmenterConfig { snippet_frames: NonZeroUsize::new(4).unwrap() };
+        let motion_of = |with_gap: bool| {
+            let mut seg = StreamSegmenter::new("s".into(), &cfg, needs);
+            for i in 0..4 {
+                seg.push(frame(i * 40));
+            }
+            if with_gap {
+                assert!(seg.gap().is_none());
+            }
+            (4..8).filter_map(|i| seg.push(frame(i * 40))).last().unwrap().motion.unwrap()
+        };
+        let mut fresh = StreamSegmenter::new("s".into(), &cfg, needs);
+        let alone = (4..8).filter_map(|i| fresh.push(frame(i * 40))).last().unwrap().motion.unwrap();
+        assert_eq!(motion_of(true), alone, "no state crosses the gap");
+        assert_ne!(motion_of(false), alone, "state carries over without a gap");
     }
 
     #[test]

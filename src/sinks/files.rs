@@ -1,5 +1,5 @@
-//! File sinks: `jsonl` (append per message), `scores_csv` and `events_json` (one file per
-//! stream, written atomically at the stream's end).
+//! File sinks: `jsonl` (append per message, events and source outages), `scores_csv` and
+//! `events_json` (one file per stream, written atomically at the stream's end).
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -35,8 +35,11 @@ impl JsonlSink {
 
 impl Sink for JsonlSink {
     fn handle(&mut self, msg: &SinkMsg) -> Result<(), SinkError> {
-        let SinkMsg::Event(e) = msg else { return Ok(()) };
-        let mut line = serde_json::to_vec(&**e).expect("events serialise");
+        let mut line = match msg {
+            SinkMsg::Event(e) => serde_json::to_vec(&**e).expect("events serialise"),
+            SinkMsg::Source(e) => serde_json::to_vec(&**e).expect("source events serialise"),
+            SinkMsg::Score(_) => return Ok(()),
+        };
         line.push(b'\n');
         self.file.write_all(&line).and_then(|_| self.file.flush()).map_err(|err| SinkError::io(&self.path, err))
     }
@@ -83,6 +86,7 @@ impl Sink for ScoresCsvSink {
                 row.probs.resize(file.categories.len(), 0.0); // the CSV needs one value per column
                 file.rows.push(row);
             }
+            ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
             ScoreMsg::End { stream, .. } => {
                 // A stream that failed part-way still gets the scores of what was decoded.
                 let Some(file) = self.streams.remove(stream).filter(|f| !f.rows.is_empty()) else { return Ok(()) };
@@ -115,7 +119,7 @@ impl Sink for EventsJsonSink {
             SinkMsg::Event(e) if e.status == EventStatus::Closed => {
                 self.streams.entry(Arc::from(e.stream.as_str())).or_default().push(e.clone());
             }
-            SinkMsg::Event(_) => {}
+            SinkMsg::Event(_) | SinkMsg::Source(_) => {}
             SinkMsg::Score(m) => match &**m {
                 ScoreMsg::Started { info, .. } => {
                     self.streams.insert(info.stream.clone(), Vec::new());
@@ -129,7 +133,7 @@ impl Sink for EventsJsonSink {
                     write_atomic(&path, &json).map_err(|e| SinkError::io(&path, e))?;
                     OutputWritten { stream, path: &path.to_string_lossy(), segments: events.len() }.emit();
                 }
-                ScoreMsg::Segment(_) => {}
+                ScoreMsg::Segment(_) | ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
             },
         }
         Ok(())

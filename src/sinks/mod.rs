@@ -1,4 +1,5 @@
 //! Output sinks: `stdout`, `jsonl`, `scores_csv`, `events_json`, `plot` and `webhook`.
+//! `stdout`, `jsonl` and `webhook` also report live source outages (`SinkMsg::Source`).
 //!
 //! Each sink runs on its own thread behind its own bounded queue ([`SinkSet`]), so a
 //! slow sink (a webhook receiver that hangs) never holds up the others until its own
@@ -26,7 +27,7 @@ pub use paths::stream_path;
 pub use set::{SinkContext, SinkSet};
 pub use stdout::format_line;
 
-use crate::events::{Event, InvalidKey};
+use crate::events::{Event, InvalidKey, SourceEvent};
 use crate::window::ScoreMsg;
 
 /// What the sinks receive: the scoring stage's messages and the detector's events.
@@ -34,6 +35,8 @@ use crate::window::ScoreMsg;
 pub enum SinkMsg {
     Score(Arc<ScoreMsg>),
     Event(Arc<Event>),
+    /// A live source went down or came back (`source_down` / `source_up`).
+    Source(Arc<SourceEvent>),
 }
 
 impl From<ScoreMsg> for SinkMsg {

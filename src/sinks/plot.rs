@@ -52,7 +52,7 @@ impl Sink for PlotSink {
             SinkMsg::Event(e) if e.status == EventStatus::Closed => {
                 self.streams.entry(Arc::from(e.stream.as_str())).or_default().events.push((e.start.frame, e.end.frame));
             }
-            SinkMsg::Event(_) => {}
+            SinkMsg::Event(_) | SinkMsg::Source(_) => {}
             SinkMsg::Score(m) => match &**m {
                 ScoreMsg::Started { info, .. } => {
                     self.streams.insert(info.stream.clone(), Timeline { uri: info.uri.clone(), ..Default::default() });
@@ -67,6 +67,7 @@ impl Sink for PlotSink {
                     t.frames.resize(b.max(a), seg.score);
                     t.segments += 1;
                 }
+                ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
                 ScoreMsg::End { stream, .. } => {
                     let Some(t) = self.streams.remove(stream).filter(|t| !t.frames.is_empty()) else { return Ok(()) };
                     let path = stream_path(&self.dir, stream, ".png");

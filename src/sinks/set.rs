@@ -43,12 +43,15 @@ pub(crate) struct Wants {
     /// `ScoreMsg::Started` / `End`.
     pub bounds: bool,
     pub events: bool,
+    /// `SinkMsg::Source` (live source outages).
+    pub sources: bool,
 }
 
 impl Wants {
     fn accepts(self, msg: &SinkMsg) -> bool {
         match msg {
             SinkMsg::Event(_) => self.events,
+            SinkMsg::Source(_) => self.sources,
             SinkMsg::Score(m) if matches!(**m, ScoreMsg::Segment(_)) => self.segments,
             SinkMsg::Score(_) => self.bounds,
         }
@@ -148,9 +151,9 @@ impl SinkSet {
 }
 
 fn build(cfg: &SinkConfig, ctx: &SinkContext, name: &str) -> Result<(Box<dyn Sink>, Wants), SinkError> {
-    const EVENTS: Wants = Wants { segments: false, bounds: false, events: true };
-    const SCORES: Wants = Wants { segments: true, bounds: true, events: false };
-    const BOTH: Wants = Wants { segments: true, bounds: true, events: true };
+    const EVENTS: Wants = Wants { segments: false, bounds: false, events: true, sources: true };
+    const SCORES: Wants = Wants { segments: true, bounds: true, events: false, sources: false };
+    const BOTH: Wants = Wants { segments: true, bounds: true, events: true, sources: false };
     Ok(match cfg {
         SinkConfig::Stdout(c) => (Box::new(stdout::StdoutSink::new(c)), EVENTS),
         SinkConfig::Jsonl(c) => (Box::new(files::JsonlSink::open(c)?), EVENTS),

@@ -1,10 +1,11 @@
 //! Live human-readable event lines, e.g.
-//! `12.8s–19.2s  cam1  OPENED  Fire 0.91 (peak 0.97)`.
+//! `12.8s–19.2s  cam1  OPENED  Fire 0.91 (peak 0.97)`, and one line per source outage
+//! (`2:05.3  cam1  SOURCE DOWN  connection refused`).
 use std::io::Write;
 
 use super::set::Sink;
 use super::{SinkError, SinkMsg, StdoutSinkConfig};
-use crate::events::{Event, EventStatus};
+use crate::events::{Event, EventStatus, SourceEvent, SourceEventKind};
 
 pub(crate) struct StdoutSink {
     updates: bool,
@@ -18,12 +19,14 @@ impl StdoutSink {
 
 impl Sink for StdoutSink {
     fn handle(&mut self, msg: &SinkMsg) -> Result<(), SinkError> {
-        let SinkMsg::Event(e) = msg else { return Ok(()) };
-        if e.status == EventStatus::Updated && !self.updates {
-            return Ok(());
-        }
+        let line = match msg {
+            SinkMsg::Event(e) if e.status == EventStatus::Updated && !self.updates => return Ok(()),
+            SinkMsg::Event(e) => format_line(e),
+            SinkMsg::Source(e) => format_source_line(e),
+            SinkMsg::Score(_) => return Ok(()),
+        };
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", format_line(e)).and_then(|_| out.flush()).map_err(SinkError::Stdout)
+        writeln!(out, "{line}").and_then(|_| out.flush()).map_err(SinkError::Stdout)
     }
 }
 
@@ -43,6 +46,17 @@ pub fn format_line(e: &Event) -> String {
         category,
         e.peak_score
     )
+}
+
+/// One line per outage message: stream time, stream, what happened, wall-clock time.
+pub fn format_source_line(e: &SourceEvent) -> String {
+    let what = match e.kind {
+        SourceEventKind::SourceDown => format!("SOURCE DOWN  {}", e.cause.as_deref().unwrap_or("")),
+        SourceEventKind::SourceUp => {
+            format!("SOURCE UP    after {:.1}s, {} attempt(s)", e.down_s.unwrap_or(0.0), e.attempts.unwrap_or(0))
+        }
+    };
+    format!("{}  {}  {}  ({})", clock(e.seconds), e.stream, what.trim_end(), e.wall_time.to_rfc3339())
 }
 
 /// `12.8s` under a minute, `2:05.3` under an hour, `1:02:05.3` beyond.
@@ -85,5 +99,29 @@ mod tests {
         assert_eq!(clock(125.26), "2:05.3");
         assert_eq!(clock(3725.0), "1:02:05.0");
         assert_eq!(clock(59.99), "1:00.0");
+    }
+
+    #[test]
+    fn source_lines_read_well() {
+        let e = SourceEvent {
+            kind: SourceEventKind::SourceDown,
+            event_id: "x".into(),
+            stream: "cam1".into(),
+            video: String::new(),
+            outage: 1,
+            seconds: 125.26,
+            wall_time: crate::events::WallTime(1_000),
+            cause: Some("connection refused".into()),
+            down_s: None,
+            attempts: None,
+            pipeline: String::new(),
+        };
+        assert_eq!(format_source_line(&e), "2:05.3  cam1  SOURCE DOWN  connection refused  (1970-01-01T00:00:01.000Z)");
+        let up =
+            SourceEvent { kind: SourceEventKind::SourceUp, cause: None, down_s: Some(12.34), attempts: Some(3), ..e };
+        assert_eq!(
+            format_source_line(&up),
+            "2:05.3  cam1  SOURCE UP    after 12.3s, 3 attempt(s)  (1970-01-01T00:00:01.000Z)"
+        );
     }
 }

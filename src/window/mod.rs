@@ -14,7 +14,8 @@ pub struct ScoredSegment {
     /// First frame (inclusive) and last frame (exclusive).
     pub frame_start: u64,
     pub frame_end: u64,
-    /// Seconds from the stream start (frame / fps; pts-based for live streams).
+    /// Seconds from the stream start (frame / fps for files; for live streams wall-clock
+    /// seconds since the stream first started, pts-based within a connection).
     pub time_start: f64,
     pub time_end: f64,
     /// Anomaly score in [0, 1].
@@ -26,11 +27,38 @@ pub struct ScoredSegment {
 /// Messages from the scoring stage to events and sinks, in order per stream.
 #[derive(Debug, Clone)]
 pub enum ScoreMsg {
-    Started { info: StreamInfo, categories: Arc<[String]> },
+    Started {
+        info: StreamInfo,
+        categories: Arc<[String]>,
+    },
     Segment(ScoredSegment),
-    End { stream: Arc<str>, frames: u64, segments: usize, result: Result<(), SourceError> },
+    /// The stream's live source went down: `segments` were emitted before, nothing after
+    /// is continuous with them (no window spans the gap).
+    Down {
+        stream: Arc<str>,
+        frames: u64,
+        segments: usize,
+        outage: u32,
+        cause: String,
+    },
+    /// The source is back; its segments follow, their times from `offset_s` on.
+    Up {
+        stream: Arc<str>,
+        outage: u32,
+        offset_s: f64,
+        down_s: f64,
+        attempts: u32,
+    },
+    End {
+        stream: Arc<str>,
+        frames: u64,
+        segments: usize,
+        result: Result<(), SourceError>,
+    },
 }
 
+mod buffer;
+mod clock;
 mod config;
 pub mod head;
 pub mod stage;

@@ -3,15 +3,17 @@
 //! - **MoTAR windowing**: reorders a stream's segment features (the feature pool may finish
 //!   them out of order), buffers them, and runs the MoTAR half of the head — on the whole
 //!   video when the file ends, or every `stride` new segments on the last `segments` ones
-//!   for live streams (a ring buffer; normalisation uses the window's own statistics);
+//!   for live streams (a ring buffer; normalisation uses the window's own statistics).
+//!   A live source's outage ends the windows: see [`super::buffer`];
 //! - **CORE + scoring**: runs CORE on each window's MoTAR output and emits one
 //!   [`ScoredSegment`] per segment, each exactly once and in order.
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::buffer::{Step, StreamBuf};
 use super::{ModelStageConfig, ScoreMsg, ScoredSegment};
-use crate::features::{FeatureMsg, SegmentFeatures};
+use crate::features::FeatureMsg;
 use crate::model::{LoadedModel, ModelError};
 use crate::runtime::channel::{bounded, Rx, Tx};
 use crate::runtime::route::worker_for;
@@ -37,6 +39,21 @@ pub enum WindowMsg {
         segments: Vec<SegMeta>,
         hidden: Vec<f32>,
         emit_from: usize,
+    },
+    /// The stream's source went down after `segments` segments (all emitted before this).
+    Down {
+        stream: Arc<str>,
+        frames: u64,
+        segments: usize,
+        outage: u32,
+        cause: String,
+    },
+    Up {
+        stream: Arc<str>,
+        outage: u32,
+        offset_s: f64,
+        down_s: f64,
+        attempts: u32,
     },
     End {
         stream: Arc<str>,
@@ -104,12 +121,7 @@ pub fn spawn_scoring(
     drop(core_txs);
     handles.push(spawn("motar-router".into(), move || {
         for msg in input.iter() {
-            let stream = match &msg {
-                FeatureMsg::Started(i) => i.stream.clone(),
-                FeatureMsg::Segment(s) => s.stream.clone(),
-                FeatureMsg::End { stream, .. } | FeatureMsg::Failed { stream, .. } => stream.clone(),
-            };
-            let tx = &motar_txs[worker_for(&stream, motar_txs.len())];
+            let tx = &motar_txs[worker_for(msg.stream(), motar_txs.len())];
             tx.send_reliable(msg).map_err(|_| "MoTAR worker stopped".to_string())?;
         }
         Ok(())
@@ -121,20 +133,6 @@ fn spawn(name: String, f: impl FnOnce() -> Result<(), String> + Send + 'static) 
     std::thread::Builder::new().name(name).spawn(f).expect("spawn scoring worker")
 }
 
-/// Per-stream buffer of the MoTAR stage.
-struct StreamBuf {
-    info: Option<StreamInfo>,
-    /// Segments that arrived ahead of their turn.
-    ahead: BTreeMap<usize, SegmentFeatures>,
-    next: usize,
-    /// In-order segments not yet dropped from the buffer (all of them for files).
-    rows: VecDeque<(SegMeta, Vec<f32>)>,
-    /// In-order segments not yet scored.
-    unscored: usize,
-    end: Option<(u64, usize, Result<(), SourceError>)>,
-    failed: Option<String>,
-}
-
 fn motar_worker(
     model: LoadedModel,
     input: Rx<FeatureMsg>,
@@ -142,67 +140,33 @@ fn motar_worker(
     live: super::LiveWindowConfig,
 ) -> Result<(), String> {
     let mut streams: HashMap<Arc<str>, StreamBuf> = HashMap::new();
-    let d = model.layout().width();
+    let mut steps = Vec::new();
     for msg in input.iter() {
-        let stream = match &msg {
-            FeatureMsg::Started(i) => i.stream.clone(),
-            FeatureMsg::Segment(s) => s.stream.clone(),
-            FeatureMsg::End { stream, .. } | FeatureMsg::Failed { stream, .. } => stream.clone(),
-        };
+        let stream = msg.stream().clone();
         let core = &cores[worker_for(&stream, cores.len())];
-        let st = streams.entry(stream.clone()).or_insert_with(|| StreamBuf {
-            info: None,
-            ahead: BTreeMap::new(),
-            next: 0,
-            rows: VecDeque::new(),
-            unscored: 0,
-            end: None,
-            failed: None,
-        });
-        match msg {
-            FeatureMsg::Started(info) => {
-                st.info = Some(info.clone());
-                send(core, WindowMsg::Started(info))?;
-            }
-            FeatureMsg::Segment(s) => {
-                st.ahead.insert(s.index, s);
-            }
-            FeatureMsg::Failed { error, .. } => st.failed = Some(error),
-            FeatureMsg::End { frames, snippets, result, .. } => st.end = Some((frames, snippets, result)),
+        let st = streams.entry(stream.clone()).or_insert_with(|| StreamBuf::new(stream.clone(), live.clone()));
+        if st.push(msg, &mut steps) {
+            streams.remove(&stream);
         }
-        let is_live = st.info.as_ref().is_some_and(|i| i.live);
-        // Move in-order segments into the buffer; live streams score every `stride`.
-        while let Some(s) = st.ahead.remove(&st.next) {
-            st.next += 1;
-            let meta = seg_meta(&s, st.info.as_ref());
-            st.rows.push_back((meta, s.vector));
-            st.unscored += 1;
-            if is_live {
-                while st.rows.len() > live.segments.get() {
-                    st.rows.pop_front();
+        for step in steps.drain(..) {
+            let out = match step {
+                Step::Started(info) => WindowMsg::Started(info),
+                Step::Window { segments, x, emit_from } => {
+                    let hidden = super::head::motar_stage(&model, &x, segments.len())
+                        .map_err(|e| format!("{stream}: MoTAR failed: {e}"))?;
+                    WindowMsg::Window { stream: stream.clone(), segments, hidden, emit_from }
                 }
-                if st.unscored >= live.stride.get() {
-                    score_window(&model, st, d, &stream, core)?;
+                Step::Down { frames, segments, outage, cause } => {
+                    WindowMsg::Down { stream: stream.clone(), frames, segments, outage, cause }
                 }
-            }
-        }
-        let done = match &st.end {
-            Some((_, n, _)) => st.next >= *n || st.failed.is_some(),
-            None => false,
-        };
-        if done {
-            let mut st = streams.remove(&stream).expect("stream present");
-            let (frames, n, mut result) = st.end.take().expect("end present");
-            if let Some(e) = st.failed.take() {
-                result = Err(SourceError::Decode {
-                    input: stream.to_string(),
-                    detail: format!("feature extraction failed: {e}"),
-                });
-            }
-            if result.is_ok() && st.unscored > 0 {
-                score_window(&model, &mut st, d, &stream, core)?;
-            }
-            send(core, WindowMsg::End { stream, frames, segments: n, result })?;
+                Step::Up { outage, offset_s, down_s, attempts } => {
+                    WindowMsg::Up { stream: stream.clone(), outage, offset_s, down_s, attempts }
+                }
+                Step::End { frames, segments, result } => {
+                    WindowMsg::End { stream: stream.clone(), frames, segments, result }
+                }
+            };
+            send(core, out)?;
         }
     }
     Ok(())
@@ -210,38 +174,6 @@ fn motar_worker(
 
 fn send(tx: &Tx<WindowMsg>, msg: WindowMsg) -> Result<(), String> {
     tx.send_reliable(msg).map_err(|_| "CORE worker stopped".to_string())
-}
-
-/// Runs MoTAR on the buffered rows and hands the window to CORE.
-fn score_window(
-    model: &LoadedModel,
-    st: &mut StreamBuf,
-    d: usize,
-    stream: &Arc<str>,
-    core: &Tx<WindowMsg>,
-) -> Result<(), String> {
-    let t = st.rows.len();
-    let mut x = Vec::with_capacity(t * d);
-    for (_, v) in &st.rows {
-        x.extend_from_slice(v);
-    }
-    let hidden = super::head::motar_stage(model, &x, t).map_err(|e| format!("{stream}: MoTAR failed: {e}"))?;
-    let segments = st.rows.iter().map(|(m, _)| m.clone()).collect();
-    let emit_from = t - st.unscored;
-    st.unscored = 0;
-    send(core, WindowMsg::Window { stream: stream.clone(), segments, hidden, emit_from })
-}
-
-fn seg_meta(s: &SegmentFeatures, info: Option<&StreamInfo>) -> SegMeta {
-    let fps = info.map_or(0.0, |i| i.fps);
-    let (time_start, time_end) = if fps > 0.0 {
-        (s.frame_start as f64 / fps, s.frame_end as f64 / fps)
-    } else {
-        let t0 = info.and_then(|i| i.first_pts_ns).unwrap_or(0);
-        let t = s.pts_ns.map_or(0.0, |p| p.saturating_sub(t0) as f64 / 1e9);
-        (t, t)
-    };
-    SegMeta { index: s.index, frame_start: s.frame_start, frame_end: s.frame_end, time_start, time_end }
 }
 
 fn core_worker(
@@ -255,6 +187,12 @@ fn core_worker(
             WindowMsg::Started(info) => vec![ScoreMsg::Started { info, categories: categories.clone() }],
             WindowMsg::End { stream, frames, segments, result } => {
                 vec![ScoreMsg::End { stream, frames, segments, result }]
+            }
+            WindowMsg::Down { stream, frames, segments, outage, cause } => {
+                vec![ScoreMsg::Down { stream, frames, segments, outage, cause }]
+            }
+            WindowMsg::Up { stream, outage, offset_s, down_s, attempts } => {
+                vec![ScoreMsg::Up { stream, outage, offset_s, down_s, attempts }]
             }
             WindowMsg::Window { stream, segments, hidden, emit_from } => {
                 let (scores, probs) = super::head::core_stage(&model, &hidden, segments.len())

@@ -1,5 +1,7 @@
 //! The `webhook` sink: reliable delivery of every event message (DESIGN §6 JSON, or a
-//! [`Template`]) to one URL. See `docs/webhooks.md` for the user's view.
+//! [`Template`]) and of every live source outage (`source_down` / `source_up` JSON, never
+//! rate limited; not sent to templated sinks, whose templates describe anomaly events)
+//! to one URL. See `docs/webhooks.md` for the user's view.
 //!
 //! - [`outbox`]: every event is persisted (fsync'd) in the sink thread's `handle()` before
 //!   any attempt; delivered/dead marks are appended; a new process resumes what is left.
@@ -229,7 +231,11 @@ impl WebhookSink {
 
 impl Sink for WebhookSink {
     fn handle(&mut self, msg: &SinkMsg) -> Result<(), SinkError> {
-        let SinkMsg::Event(event) = msg else { return Ok(()) };
+        let event = match msg {
+            SinkMsg::Event(e) => e,
+            SinkMsg::Source(e) => return self.source(e),
+            SinkMsg::Score(_) => return Ok(()),
+        };
         if let Some(reason) = self.limiter.check(event) {
             Suppressed { sink: &self.name, event_id: &event.event_id, stream: &event.stream, reason }.emit();
             return Ok(());
@@ -250,6 +256,29 @@ impl Sink for WebhookSink {
 
     fn finish(&mut self) -> Result<(), SinkError> {
         let Some(engine) = self.engine.take() else { return Ok(()) };
+        self.finish_engine(engine)
+    }
+}
+
+impl WebhookSink {
+    /// Persists and queues a source outage message like an event (same outbox, same
+    /// per-stream order), with its own idempotency key.
+    fn source(&mut self, e: &crate::events::SourceEvent) -> Result<(), SinkError> {
+        if self.template.is_some() {
+            Suppressed { sink: &self.name, event_id: &e.event_id, stream: &e.stream, reason: "template" }.emit();
+            return Ok(());
+        }
+        self.handled += 1;
+        let entry = NewEntry {
+            event_id: e.event_id.clone(),
+            key: e.idempotency_key(),
+            stream: e.stream.clone(),
+            body: serde_json::to_string(e).expect("source events serialise"),
+        };
+        self.engine.as_ref().expect("engine runs until finish").submit(entry)
+    }
+
+    fn finish_engine(&mut self, engine: Engine) -> Result<(), SinkError> {
         let sum = engine.finish(self.drain);
         if sum.pending > 0 {
             tracing::warn!(
