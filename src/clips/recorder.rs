@@ -132,7 +132,7 @@ fn connect(
         if let Some(reason) = unsupported.lock().unwrap().take() {
             return Err(ClipError::Unsupported { stream: uri.into(), reason });
         }
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
+        if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
             return match msg.view() {
                 gst::MessageView::Error(e) => Err(perr(&e.error())),
                 _ => Ok(()),
@@ -196,7 +196,7 @@ fn link_source(
             let parser = match name.as_str() {
                 "video/x-h264" => Some("h264parse"),
                 "video/x-h265" => Some("h265parse"),
-                v if v.starts_with("video/") => {
+                v if v.starts_with("video/") || v.starts_with("image/") => {
                     *unsupported.lock().unwrap() =
                         Some(format!("video codec {v} is not H.264/H.265 (clips remux, never re-encode)"));
                     None

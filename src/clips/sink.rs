@@ -94,6 +94,9 @@ impl ClipsSink {
             SinkMsg::Score(m) => match &**m {
                 ScoreMsg::Started { info, .. } => {
                     let stream = info.stream.to_string();
+                    if info.live && matches!(self.streams.get(&stream), Some(Stream::Live { .. })) {
+                        return Ok(()); // started again after an outage: keep the ring and its clock
+                    }
                     let state = if info.live {
                         let uri = self.cfg.record_uris.get(&stream).unwrap_or(&info.uri);
                         // Stream second 0 is the analysis connection's first frame.
@@ -109,10 +112,11 @@ impl ClipsSink {
                 ScoreMsg::End { stream, .. } => {
                     self.streams.remove(&**stream);
                 }
-                ScoreMsg::Segment(_) | ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
+                // Segments, and a live source's outages (the recorder reconnects on its own).
+                _ => {}
             },
             SinkMsg::Event(e) if e.status == EventStatus::Closed => self.closed(e),
-            SinkMsg::Event(_) | SinkMsg::Source(_) => {}
+            _ => {}
         }
         Ok(())
     }
