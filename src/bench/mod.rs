@@ -171,7 +171,11 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
     }
     let mut memory = Vec::new();
     if args.long_minutes > 0.0 {
-        memory = memory_vs_length(&video, duration_s, args.long_minutes, &args, &shared.dir, &tmp)?;
+        memory =
+            memory_vs_length(&video, duration_s, args.long_minutes, &args, &shared.dir, &tmp).unwrap_or_else(|e| {
+                eprintln!("  memory vs input length: failed: {e}");
+                Vec::new()
+            });
         for cmd in ["extract", "run"] {
             let pts: Vec<&MemoryPoint> = memory.iter().filter(|p| p.command == cmd).collect();
             if let [short, long] = pts.as_slice() {
@@ -179,9 +183,13 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
             }
         }
         // Startup amortised: the long extract against the bound with its own decode cost.
-        if let Some(long) = memory.iter().find(|p| p.command == "extract" && p.minutes > 1.5) {
+        let long = memory.iter().find(|p| p.command == "extract" && p.minutes > 1.5);
+        let dec = long.map(|l| decode_only(&gst::glib_uri(Path::new(&l.input)), 1, true));
+        if let Some(Err(e)) = &dec {
+            eprintln!("  decode of the long input: failed: {e}");
+        }
+        if let (Some(long), Some(Ok(dec))) = (long, dec) {
             let snip = long.frames.div_ceil(cfg.segmenter.snippet_frames.get() as u64) as f64;
-            let dec = decode_only(&gst::glib_uri(Path::new(&long.input)), 1, true)?;
             let bb_per_snip = ms
                 .iter()
                 .find(|m| m.name == "backbone_only" && m.streams == 1)
@@ -389,10 +397,10 @@ fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) ->
 fn looped_input(video: &Path, times: usize, dir: &Path) -> Result<PathBuf, BenchError> {
     let stem = video.file_stem().and_then(|s| s.to_str()).unwrap_or("video");
     let out = dir.join(format!("{stem}-loop{times}.mkv"));
-    if out.is_file() {
-        return Ok(out);
-    }
     let err = |reason: String| BenchError::Run { what: out.display().to_string(), reason };
+    if out.is_file() {
+        return std::fs::canonicalize(&out).map_err(|e| err(e.to_string()));
+    }
     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
     let part = dir.join(format!("{stem}-loop{times}.mkv.part"));
     let mut args: Vec<String> =
@@ -404,7 +412,7 @@ fn looped_input(video: &Path, times: usize, dir: &Path) -> Result<PathBuf, Bench
     }
     run_child(vec![("gst-launch-1.0".into(), args, vec![])])?;
     std::fs::rename(&part, &out).map_err(|e| err(e.to_string()))?;
-    Ok(out)
+    std::fs::canonicalize(&out).map_err(|e| err(e.to_string()))
 }
 
 /// Peak RSS of `extract` and of `run` (default head, scores sink) on the video looped to
