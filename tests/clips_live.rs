@@ -5,12 +5,18 @@
 mod clips_common;
 mod rtsp_common;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clips_common::probe;
 use refinevad::clips::mux::write_cut;
 use refinevad::clips::recorder::Recorder;
 use refinevad::clips::ring::RingLimits;
+use refinevad::clips::ClipsSink;
+use refinevad::events::Event;
+use refinevad::sinks::{ClipsSinkConfig, SinkMsg};
+use refinevad::source::StreamInfo;
+use refinevad::window::ScoreMsg;
 use rtsp_common::{wait_for, Mount, RtspServer};
 
 const FPS: u32 = 15;
@@ -65,6 +71,47 @@ fn recorder_ring_gives_decodable_keyframe_aligned_clips_and_survives_an_outage()
     });
     assert!(shared.connections.load(std::sync::atomic::Ordering::Relaxed) > connections);
     drop(rec);
+}
+
+/// The sink's live path: a live stream's start starts a recorder; a closed event's clip is
+/// written by the live writer once its post-roll has been recorded (before the sink
+/// finishes), at `<dir>/<stream>/<event_id>.mp4`, covering the event's range.
+#[test]
+fn live_clip_is_written_once_the_post_roll_is_recorded() {
+    let srv = RtspServer::start(vec![Mount::test_pattern("/cam", 320, 240, FPS)]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ClipsSinkConfig::new(dir.path().join("clips"));
+    (cfg.pre_roll_s, cfg.post_roll_s) = (2.0, 2.0);
+    let mut sink = ClipsSink::new(&cfg).unwrap();
+    let started_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let info = StreamInfo {
+        stream: Arc::from("cam"),
+        uri: srv.url("/cam"),
+        fps: FPS as f64,
+        live: true,
+        started_unix_ms: Some(started_ms),
+        ..Default::default()
+    };
+    let categories: Arc<[String]> = Arc::from(Vec::new());
+    sink.handle(&SinkMsg::from(ScoreMsg::Started { info, categories })).unwrap();
+    // An event from stream second 6 to 7: its clip covers seconds 4 to 9.
+    let event: Event = serde_json::from_value(serde_json::json!({
+        "event_id": "0123456789abcdef0123456789abcdef", "seq": 1, "status": "closed", "stream": "cam",
+        "video": srv.url("/cam"), "start": {"seconds": 6.0, "frame": 90}, "end": {"seconds": 7.0, "frame": 105},
+        "peak_score": 0.9, "category": null, "category_probs": {}, "pipeline": "t", "model": "m",
+        "wall_time": "2026-01-01T00:00:00.000Z"
+    }))
+    .unwrap();
+    sink.handle(&SinkMsg::from(event)).unwrap();
+    let path = dir.path().join("clips/cam/0123456789abcdef0123456789abcdef.mp4");
+    let written_at = wait_for(Duration::from_secs(90), "the live clip", || path.exists().then(SystemTime::now));
+    let post_roll_end = SystemTime::UNIX_EPOCH + Duration::from_millis(started_ms + 9000);
+    assert!(written_at >= post_roll_end, "written only after its post-roll was recorded");
+    let p = probe(&path);
+    let frame = 1.0 / FPS as f64;
+    assert!(p.decoded_s + frame >= 5.0, "covers seconds 4 to 9: {p:?}");
+    assert!(p.decoded_s <= 5.0 + 1.0 + 2.0 * frame, "at most one GOP before the range: {p:?}");
+    sink.finish().unwrap();
 }
 
 /// Measurement (docs/clips.md), not run by default: CPU of one recorder on a 1280×720
