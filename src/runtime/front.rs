@@ -5,16 +5,19 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
-use super::channel::{bounded, ChannelConfig, Rx, Tx, WhenFull};
+use super::channel::{bounded, Rx, Tx};
 use super::{Cancel, StageSet};
 use crate::config::PipelineConfig;
 use crate::features::extractor::SharedModels;
 use crate::features::pool::spawn_pool;
 use crate::features::{FeatureError, FeatureMsg, IMAGE_SIDE};
 use crate::segment::{SegmentMsg, Segmenter};
-use crate::source::{redact_uri, run_stream, SourceConfig, SourceError, SourceMsg, StreamStatus, StreamTable};
+use crate::source::{
+    redact_uri, run_stream, SourceConfig, SourceError, SourceMsg, SourceOut, StreamStatus, StreamTable,
+};
 
 use super::control::{Added, SourceControl};
+use super::live_queue::LiveQueue;
 
 pub struct Front {
     pub stages: StageSet,
@@ -53,7 +56,7 @@ pub fn build_live_front(
 
     let mut stages = StageSet::default();
     let max_streams = cfg.runtime.max_streams.get();
-    let live_frames = ChannelConfig { when_full: WhenFull::DropOldest, ..cfg.channels.frames.clone() };
+    let live_capacity = cfg.channels.frames.capacity.get();
     let src_cancel = cancel.clone();
     let table = Arc::new(StreamTable::default());
     let initial: Vec<Added> = sources
@@ -70,7 +73,7 @@ pub fn build_live_front(
     let control = control.then(|| Arc::new(SourceControl::new(table.clone(), added_tx, max_streams)));
     let added_rx = control.is_some().then_some(added_rx);
     stages.add("sources", move || {
-        run_sources(initial, added_rx, max_streams, frames_tx, &live_frames, &src_cancel);
+        run_sources(initial, added_rx, max_streams, frames_tx, live_capacity, &src_cancel);
         Ok(())
     });
     let mut segmenter = Segmenter::new(cfg.segmenter.clone(), cfg.features.needs());
@@ -109,7 +112,7 @@ fn run_sources(
     added: Option<Receiver<Added>>,
     max_streams: usize,
     out: Tx<SourceMsg>,
-    live_cfg: &ChannelConfig,
+    live_capacity: usize,
     cancel: &Cancel,
 ) {
     let (slot_tx, slot_rx) = crossbeam_channel::bounded::<()>(max_streams);
@@ -125,12 +128,30 @@ fn run_sources(
                     end_unstarted(&cfg, &status, stream, &out);
                     return;
                 }
-                // Live streams drop the oldest frames when the pipeline falls behind
-                // (counted); files block so no frame is lost.
-                let tx = if cfg.is_live() { out.with_policy(live_cfg.when_full) } else { out.clone() };
                 let size = (IMAGE_SIDE, IMAGE_SIDE);
-                let (frames, result) = run_stream(&cfg, &stream, size, &tx, &out, cancel.flag(), &status);
-                let _ = out.send_reliable(SourceMsg::End { stream, frames, result });
+                if cfg.is_live() {
+                    // Live streams drop their own oldest frames when the pipeline falls
+                    // behind (counted); control messages and other streams are untouched.
+                    let queue = Arc::new(LiveQueue::new(live_capacity, out.name()));
+                    let forwarder = {
+                        let (queue, out) = (queue.clone(), out.clone());
+                        std::thread::spawn(move || {
+                            while let Some(m) = queue.pop() {
+                                if out.send_reliable(m).is_err() {
+                                    queue.close();
+                                }
+                            }
+                        })
+                    };
+                    let (frames, result) = run_stream(&cfg, &stream, size, &*queue, cancel.flag(), &status);
+                    queue.control(SourceMsg::End { stream, frames, result });
+                    queue.finish();
+                    let _ = forwarder.join();
+                } else {
+                    // Files block so no frame is lost.
+                    let (frames, result) = run_stream(&cfg, &stream, size, &out, cancel.flag(), &status);
+                    let _ = out.send_reliable(SourceMsg::End { stream, frames, result });
+                }
                 let _ = slot_rx.recv();
             });
         };

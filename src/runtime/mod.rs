@@ -5,6 +5,7 @@
 pub mod channel;
 pub mod control;
 pub mod front;
+pub mod live_queue;
 pub mod route;
 pub mod supervisor;
 

@@ -2,8 +2,8 @@
 //! `uridecodebin → videoscale → (W×H, PAR 1/1) → videoconvert → RGB appsink`.
 //! Scaling happens before colour conversion (about twice as fast as the reverse).
 //! appsink is bounded (`max-buffers`, no drop) and pulled by this thread, which forwards
-//! into a policy channel: files block (back-pressure reaches the demuxer), live sources
-//! drop oldest in our channel, where every drop is counted.
+//! into a [`SourceOut`]: files block (back-pressure reaches the demuxer), live sources drop
+//! their own oldest frames (`runtime::live_queue`), where every drop is counted.
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
-use super::{redact_uri, Frame, SourceConfig, SourceError, SourceMsg, Transport};
+use super::{redact_uri, Frame, SourceConfig, SourceError, SourceMsg, SourceOut, Transport};
 use crate::runtime::channel::Tx;
 use crate::telemetry::events::{FrameDecoded, StreamStarted};
 
@@ -130,7 +130,7 @@ pub(crate) fn decode_once(
     cfg: &SourceConfig,
     stream: &Arc<str>,
     size: (u32, u32),
-    out: &Tx<SourceMsg>,
+    out: &dyn SourceOut,
     frames: &mut u64,
     hooks: &mut dyn Hooks,
 ) -> Result<(), SourceError> {
@@ -260,7 +260,7 @@ pub(crate) fn decode_once(
         *frames += 1;
         sent += 1;
         FrameDecoded { stream }.emit();
-        if out.send(SourceMsg::Frame(frame)).is_err() {
+        if !out.frame(SourceMsg::Frame(frame)) {
             return Err(SourceError::Cancelled { input });
         }
         hooks.frame();

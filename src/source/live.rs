@@ -8,26 +8,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::gst_source::{decode_once, Hooks};
-use super::{Jitter, SourceConfig, SourceError, SourceMsg, StreamInfo, StreamState, StreamStatus};
-use crate::runtime::channel::Tx;
+use super::{Jitter, SourceConfig, SourceError, SourceMsg, SourceOut, StreamInfo, StreamState, StreamStatus};
 
 /// Runs one stream to its end and returns `(frames, result)` for its `End` message (which
-/// the caller sends). `frames_out` carries frames (with the stream's drop policy);
-/// `control_out` carries `Started`, `Down` and `Up`, which are never dropped. The stream
-/// stops on `cancel` (the whole run; `Err(Cancelled)`) or on `status.request_stop()`
-/// (this stream; `Ok`, state `removed`).
+/// the caller sends). `out` takes frames (with the stream's drop policy) and `Started`,
+/// `Down`, `Up` (never dropped). The stream stops on `cancel` (the whole run;
+/// `Err(Cancelled)`) or on `status.request_stop()` (this stream; `Ok`, state `removed`).
 pub fn run_stream(
     cfg: &SourceConfig,
     stream: &Arc<str>,
     size: (u32, u32),
-    frames_out: &Tx<SourceMsg>,
-    control_out: &Tx<SourceMsg>,
+    out: &dyn SourceOut,
     cancel: &AtomicBool,
     status: &StreamStatus,
 ) -> (u64, Result<(), SourceError>) {
     let mut life = Life {
         stream: stream.clone(),
-        control: control_out,
+        control: out,
         cancel,
         status,
         started: false,
@@ -37,9 +34,9 @@ pub fn run_stream(
     };
     let mut frames = 0u64;
     let result = if cfg.reconnects() {
-        life.reconnecting(cfg, size, frames_out, &mut frames)
+        life.reconnecting(cfg, size, out, &mut frames)
     } else {
-        decode_once(cfg, stream, size, frames_out, &mut frames, &mut life)
+        decode_once(cfg, stream, size, out, &mut frames, &mut life)
     };
     let result = match result {
         Err(SourceError::Cancelled { .. }) if status.stop_requested() => Ok(()),
@@ -56,7 +53,7 @@ pub fn run_stream(
 /// What outlives each connection.
 struct Life<'a> {
     stream: Arc<str>,
-    control: &'a Tx<SourceMsg>,
+    control: &'a dyn SourceOut,
     cancel: &'a AtomicBool,
     status: &'a StreamStatus,
     /// `Started` was sent.
@@ -73,7 +70,7 @@ impl Life<'_> {
         &mut self,
         cfg: &SourceConfig,
         size: (u32, u32),
-        out: &Tx<SourceMsg>,
+        out: &dyn SourceOut,
         frames: &mut u64,
     ) -> Result<(), SourceError> {
         let schedule = cfg.reconnect();
@@ -96,7 +93,7 @@ impl Life<'_> {
                 attempts = 0;
                 // Reliable: everything before is finished downstream.
                 let down = SourceMsg::Down { stream: self.stream.clone(), frames: *frames, cause: cause.to_string() };
-                if self.control.send_reliable(down).is_err() {
+                if !self.control.control(down) {
                     return Err(cause);
                 }
                 self.down = Some((Instant::now(), 0));
@@ -150,7 +147,7 @@ impl Hooks for Life<'_> {
             let offset_s = self.first_start.map_or(0.0, |t| now.duration_since(t).as_secs_f64());
             SourceMsg::Up { stream: self.stream.clone(), offset_s, down_s, attempts }
         };
-        self.control.send_reliable(msg).is_ok()
+        self.control.control(msg)
     }
 
     fn frame(&mut self) {

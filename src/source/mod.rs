@@ -196,6 +196,23 @@ pub struct Frame {
     pub rgb: Vec<u8>,
 }
 
+/// Where a source's messages go: frames may be dropped by the receiver's policy, control
+/// messages (`Started`, `Down`, `Up`, `End`) never are. Both return false once the
+/// receiving side has gone.
+pub trait SourceOut: Sync {
+    fn frame(&self, msg: SourceMsg) -> bool;
+    fn control(&self, msg: SourceMsg) -> bool;
+}
+
+impl SourceOut for crate::runtime::channel::Tx<SourceMsg> {
+    fn frame(&self, msg: SourceMsg) -> bool {
+        self.send(msg).is_ok()
+    }
+    fn control(&self, msg: SourceMsg) -> bool {
+        self.send_reliable(msg).is_ok()
+    }
+}
+
 /// Messages from a source to the segmenter.
 #[derive(Debug)]
 pub enum SourceMsg {
