@@ -1,9 +1,11 @@
 //! Overload: a source faster than the pipeline. A file read with `live: true` is not paced
 //! to real time, so real GStreamer decoding of vtest.avi outruns real ONNX Runtime
-//! inference of its snippets. Through the frames channel:
-//! - `drop_oldest` (live semantics) keeps the queue within its capacity and counts every
-//!   dropped frame in `refinevad_channel_dropped_total`: decoded = segmented + dropped;
-//! - `block` (file semantics) loses nothing: decoded = segmented, nothing counted.
+//! inference of its snippets.
+//! - A channel with `drop_oldest` keeps within its capacity and counts every dropped frame in
+//!   `refinevad_channel_dropped_total`: decoded = segmented + dropped;
+//! - `block` (file semantics) loses nothing: decoded = segmented, nothing counted;
+//! - the pipeline's live path (`run_stream` into the stream's own `LiveQueue`) does the same
+//!   and never drops the stream's control messages.
 //!
 //! Only counts are asserted, never times.
 mod common;
@@ -15,8 +17,9 @@ use common::*;
 use refinevad::features::extractor::{Extractor, SharedModels};
 use refinevad::features::{Device, FeaturesConfig};
 use refinevad::runtime::channel::{bounded, ChannelConfig, WhenFull};
+use refinevad::runtime::live_queue::LiveQueue;
 use refinevad::segment::{SegmentMsg, Segmenter, SegmenterConfig};
-use refinevad::source::{run_source, SourceConfig, SourceMsg};
+use refinevad::source::{run_source, run_stream, SourceConfig, SourceMsg, SourceOut, StreamStatus};
 use refinevad::telemetry::registry;
 
 const CAPACITY: usize = 8;
@@ -93,4 +96,46 @@ fn block_loses_no_frame() {
     assert_eq!(c.snippets, 50, "ceil(795 / 16)");
     assert_eq!(c.dropped, 0);
     assert!(c.max_queued <= CAPACITY);
+}
+
+#[test]
+fn live_queue_drops_oldest_frames_only_and_counts_them() {
+    let channel = "overload_live_queue";
+    let features = FeaturesConfig::default();
+    let shared = SharedModels::load(&features).unwrap();
+    let mut ex = Extractor::new(&features, &shared, Device::Cpu, 0).unwrap();
+    let queue = Arc::new(LiveQueue::new(CAPACITY, channel));
+    let mut src = SourceConfig::new("overload_live", sample("vtest.avi").display().to_string());
+    src.live = Some(true);
+    let stream: Arc<str> = "overload_live".into();
+    let q = queue.clone();
+    let source = std::thread::spawn(move || {
+        let status = StreamStatus::new("overload_live", src.uri.clone(), true);
+        let (frames, result) = run_stream(&src, &stream, (224, 224), &*q, &AtomicBool::new(false), &status);
+        result.unwrap();
+        q.control(SourceMsg::End { stream, frames, result: Ok(()) });
+        q.finish();
+        frames
+    });
+    let mut seg = Segmenter::new(SegmenterConfig::default(), features.needs());
+    let (mut segmented, mut snippets, mut started, mut ended) = (0, 0, 0, 0);
+    while let Some(msg) = queue.pop() {
+        started += matches!(msg, SourceMsg::Started(_)) as u32;
+        ended += matches!(msg, SourceMsg::End { .. }) as u32;
+        for out in seg.handle(msg) {
+            if let SegmentMsg::Snippet(s) = out {
+                segmented += s.frame_end - s.frame_start;
+                snippets += 1;
+                ex.extract(std::slice::from_ref(&s)).unwrap();
+            }
+        }
+    }
+    let decoded = source.join().unwrap();
+    let dropped =
+        registry().counter_value("refinevad_channel_dropped_total", &[("channel", channel), ("policy", "drop_oldest")]);
+    eprintln!("live queue: decoded {decoded}, segmented {segmented} in {snippets} snippets, dropped {dropped}");
+    assert_eq!(decoded, 795);
+    assert_eq!((started, ended), (1, 1), "control messages are never dropped");
+    assert!(dropped > 0, "the source outruns inference, so frames must have been dropped");
+    assert_eq!(decoded, segmented + dropped, "every frame is either segmented or counted as dropped");
 }
