@@ -81,7 +81,11 @@ pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sink
             }
             ScoreMsg::Up { stream, outage, offset_s, down_s, attempts } => {
                 let source = match detectors.get(stream) {
-                    Some(det) => source_event(ctx, det, SourceEventKind::SourceUp, *outage, *offset_s),
+                    // Where the scoring stage starts the new connection's times.
+                    Some(det) => {
+                        let at_s = offset_s.max(det.last_end_s());
+                        source_event(ctx, det, SourceEventKind::SourceUp, *outage, at_s)
+                    }
                     None => orphan_event(ctx, stream, SourceEventKind::SourceUp, *outage),
                 };
                 let source = SourceEvent { down_s: Some(*down_s), attempts: Some(*attempts), ..source };
