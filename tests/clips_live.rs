@@ -15,7 +15,7 @@ use refinevad::clips::ring::RingLimits;
 use refinevad::clips::ClipsSink;
 use refinevad::events::Event;
 use refinevad::sinks::{ClipsSinkConfig, SinkMsg};
-use refinevad::source::StreamInfo;
+use refinevad::source::{SourceConfig, StreamInfo};
 use refinevad::window::ScoreMsg;
 use rtsp_common::{wait_for, Mount, RtspServer};
 
@@ -24,7 +24,7 @@ const FPS: u32 = 15;
 #[test]
 fn recorder_ring_gives_decodable_keyframe_aligned_clips_and_survives_an_outage() {
     let mut srv = RtspServer::start(vec![Mount::test_pattern("/cam", 320, 240, FPS)]);
-    let rec = Recorder::start("cam", &srv.url("/cam"), RingLimits { max_s: 8.0, max_bytes: 64 << 20 });
+    let rec = Recorder::start("cam", &srv.url("/cam"), RingLimits { max_s: 8.0, max_bytes: 64 << 20 }, None);
     let shared = rec.recording().clone();
     let span = || shared.ring.lock().unwrap().span_s();
 
@@ -114,6 +114,34 @@ fn live_clip_is_written_once_the_post_roll_is_recorded() {
     sink.finish().unwrap();
 }
 
+/// A camera that requires authentication: the recorder connects with its stream's
+/// credentials (here from a password file); without them it records nothing and keeps
+/// retrying.
+#[test]
+fn recorder_uses_the_stream_credentials() {
+    let srv = RtspServer::start_with(
+        rtsp_common::free_port(),
+        vec![Mount::test_pattern("/cam", 320, 240, FPS)],
+        Some(("viewer", "s3cret")),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("password");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let mut source = SourceConfig::new("cam", srv.url("/cam"));
+    (source.username, source.password_file) = (Some("viewer".into()), Some(secret));
+    let limits = RingLimits { max_s: 10.0, max_bytes: 16 << 20 };
+    let with = Recorder::start("cam", &srv.url("/cam"), limits, Some(source));
+    let without = Recorder::start("cam2", &srv.url("/cam"), limits, None);
+    let (w, wo) = (with.recording().clone(), without.recording().clone());
+    wait_for(Duration::from_secs(60), "an authenticated recording", || {
+        (!w.ring.lock().unwrap().is_empty()).then_some(())
+    });
+    wait_for(Duration::from_secs(60), "a retry without credentials", || {
+        (wo.connections.load(std::sync::atomic::Ordering::Relaxed) >= 2).then_some(())
+    });
+    assert!(wo.ring.lock().unwrap().is_empty(), "nothing is recorded without credentials");
+}
+
 /// Measurement (docs/clips.md), not run by default: CPU of one recorder on a 1280×720
 /// 25 fps 4 Mbit/s H.264 RTSP stream served by a separate process, and the time to remux a 20 s
 /// clip from its ring.
@@ -129,7 +157,7 @@ fn measure_recorder() {
         .unwrap();
     let url = format!("rtsp://127.0.0.1:{port}/main");
     wait_for(Duration::from_secs(60), "the server", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
-    let rec = Recorder::start("main", &url, RingLimits { max_s: 70.0, max_bytes: 256 << 20 });
+    let rec = Recorder::start("main", &url, RingLimits { max_s: 70.0, max_bytes: 256 << 20 }, None);
     let shared = rec.recording().clone();
     wait_for(Duration::from_secs(60), "25 s of recording", || {
         (shared.ring.lock().unwrap().span_s() >= 25.0).then_some(())

@@ -54,6 +54,18 @@ pub fn clip_template(sinks: &[SinkConfig]) -> Option<String> {
     })
 }
 
+/// `sinks` with the pipeline's `sources` given to every `clips` sink, whose recorders
+/// connect with their stream's transport, latency and credentials.
+pub fn with_sources(sinks: &[SinkConfig], sources: &[crate::source::SourceConfig]) -> Vec<SinkConfig> {
+    let mut sinks = sinks.to_vec();
+    for s in &mut sinks {
+        if let SinkConfig::Clips(c) = s {
+            c.sources = sources.to_vec();
+        }
+    }
+    sinks
+}
+
 /// Where the clip of `event_id` of `stream` is written: `<dir>/<stream>/<event_id>.mp4`
 /// (stream ids are sanitised as for every per-stream output).
 pub fn clip_path(cfg: &ClipsSinkConfig, stream: &str, event_id: &str) -> PathBuf {

@@ -19,6 +19,7 @@ use gstreamer_app as gst_app;
 use super::mux::NullOnDrop;
 use super::ring::{Ring, RingLimits, Unit};
 use super::{make, ClipError};
+use crate::source::{redact_uri, SourceConfig, Transport};
 
 /// Seconds without a unit after which a connection is considered stalled.
 const STALL: Duration = Duration::from_secs(20);
@@ -42,8 +43,9 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording `uri` for `stream` on a new thread.
-    pub fn start(stream: &str, uri: &str, limits: RingLimits) -> Recorder {
+    /// Starts recording `uri` for `stream` on a new thread; `source` (the stream's
+    /// configuration) gives the RTSP transport, latency and credentials.
+    pub fn start(stream: &str, uri: &str, limits: RingLimits, source: Option<SourceConfig>) -> Recorder {
         let shared = Arc::new(Recording {
             ring: Mutex::new(Ring::new(limits)),
             unsupported: Mutex::new(None),
@@ -53,7 +55,7 @@ impl Recorder {
         let (s, st, stream, uri) = (shared.clone(), stop.clone(), stream.to_owned(), uri.to_owned());
         let thread = std::thread::Builder::new()
             .name(format!("clips-rec-{stream}"))
-            .spawn(move || record_loop(&stream, &uri, &s, &st))
+            .spawn(move || record_loop(&stream, &uri, source.as_ref(), &s, &st))
             .ok();
         Recorder { shared, stop, thread }
     }
@@ -72,22 +74,28 @@ impl Drop for Recorder {
     }
 }
 
-fn record_loop(stream: &str, uri: &str, shared: &Recording, stop: &AtomicBool) {
+fn record_loop(stream: &str, uri: &str, source: Option<&SourceConfig>, shared: &Recording, stop: &AtomicBool) {
+    let shown = redact_uri(uri);
     let epoch = Instant::now();
     let mut last_ts = None;
     let mut backoff = Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
         let began = Instant::now();
         shared.connections.fetch_add(1, Ordering::Relaxed);
-        match connect(uri, shared, stop, epoch, &mut last_ts) {
+        match connect(uri, source, shared, stop, epoch, &mut last_ts) {
             Ok(()) if stop.load(Ordering::Relaxed) => break,
-            Ok(()) => tracing::info!(stream, uri, "clip recorder: source ended; reconnecting"),
+            Ok(()) => tracing::info!(stream, uri = shown.as_str(), "clip recorder: source ended; reconnecting"),
             Err(ClipError::Unsupported { reason, .. }) => {
-                tracing::warn!(stream, uri, "clip recorder: {reason}; no clips for this stream");
+                tracing::warn!(stream, uri = shown.as_str(), "clip recorder: {reason}; no clips for this stream");
                 *shared.unsupported.lock().unwrap() = Some(reason);
                 return;
             }
-            Err(e) => tracing::warn!(stream, uri, "clip recorder: {e}; reconnecting in {} s", backoff.as_secs()),
+            Err(e) => tracing::warn!(
+                stream,
+                uri = shown.as_str(),
+                "clip recorder: {e}; reconnecting in {} s",
+                backoff.as_secs()
+            ),
         }
         if began.elapsed() > MAX_BACKOFF {
             backoff = Duration::from_secs(1);
@@ -103,16 +111,23 @@ fn record_loop(stream: &str, uri: &str, shared: &Recording, stop: &AtomicBool) {
 /// One connection: records until the source ends, fails, stalls or `stop` is set.
 fn connect(
     uri: &str,
+    settings: Option<&SourceConfig>,
     shared: &Recording,
     stop: &AtomicBool,
     epoch: Instant,
     last_ts: &mut Option<u64>,
 ) -> Result<(), ClipError> {
-    let perr = |detail: &dyn std::fmt::Display| ClipError::Pipeline { uri: uri.into(), detail: detail.to_string() };
+    let perr =
+        |detail: &dyn std::fmt::Display| ClipError::Pipeline { uri: redact_uri(uri), detail: detail.to_string() };
     gst::init().map_err(|e| perr(&e))?;
     let pipeline = gst::Pipeline::new();
     let source = make("urisourcebin")?;
     source.set_property("uri", uri);
+    if let Some(cfg) = settings {
+        // Read at each connection, like the analysis source, so a rotated secret is picked up.
+        let password = cfg.password().map_err(|e| perr(&e))?;
+        configure_network_source(&source, cfg, password);
+    }
     let caps: gst::Caps = "video/x-h264,stream-format=byte-stream,alignment=au; \
                            video/x-h265,stream-format=byte-stream,alignment=au"
         .parse()
@@ -130,7 +145,7 @@ fn connect(
     let mut caps_seen: Option<gst::Caps> = None;
     while !stop.load(Ordering::Relaxed) {
         if let Some(reason) = unsupported.lock().unwrap().take() {
-            return Err(ClipError::Unsupported { stream: uri.into(), reason });
+            return Err(ClipError::Unsupported { stream: redact_uri(uri), reason });
         }
         if let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error, gst::MessageType::Eos]) {
             return match msg.view() {
@@ -169,6 +184,31 @@ fn connect(
         ring.push(Unit { buffer, keyframe, ts_ns, cto_ns: pts.saturating_sub(dts), wall });
     }
     Ok(())
+}
+
+/// The stream's RTSP transport, latency and credentials on the element `urisourcebin`
+/// creates (properties the element lacks are skipped).
+fn configure_network_source(source: &gst::Element, cfg: &SourceConfig, password: Option<String>) {
+    let (transport, latency, user) = (cfg.transport, cfg.latency_ms, cfg.username.clone());
+    source.connect("source-setup", false, move |args| {
+        let src = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
+        let has = |name: &str| src.find_property(name).is_some();
+        match transport {
+            Some(Transport::Tcp) if has("protocols") => src.set_property_from_str("protocols", "tcp"),
+            Some(Transport::Udp) if has("protocols") => src.set_property_from_str("protocols", "udp"),
+            _ => {}
+        }
+        if let Some(ms) = latency.filter(|_| has("latency")) {
+            src.set_property("latency", ms);
+        }
+        if let Some(u) = user.as_deref().filter(|_| has("user-id")) {
+            src.set_property("user-id", u);
+        }
+        if let Some(p) = password.as_deref().filter(|_| has("user-pw")) {
+            src.set_property("user-pw", p);
+        }
+        None
+    });
 }
 
 /// `urisourcebin` pads → a `parsebin` each; H.264/H.265 video → its parser → `sink`;

@@ -103,7 +103,8 @@ impl ClipsSink {
                         let started = info
                             .started_unix_ms
                             .map_or_else(SystemTime::now, |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
-                        Stream::Live { recorder: Recorder::start(&stream, uri, self.limits), started }
+                        let source = self.cfg.sources.iter().find(|s| s.id == stream).cloned();
+                        Stream::Live { recorder: Recorder::start(&stream, uri, self.limits, source), started }
                     } else {
                         Stream::File { uri: info.uri.clone() }
                     };

@@ -57,6 +57,7 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
         ),
         None => None,
     };
+    let sink_cfgs = crate::clips::with_sources(&cfg.sinks, &sources);
     let (Front { mut stages, features, models: _ }, live) =
         build_live_front(cfg, sources, &cancel, cfg.runtime.control)?;
     let _ = ops.streams.set(live.table);
@@ -80,7 +81,7 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
             Err(failures.join("; "))
         }
     });
-    let sinks = SinkSet::spawn(&cfg.sinks, &SinkContext { pipeline: cfg.name.clone(), ops: Some(ops.clone()) })?;
+    let sinks = SinkSet::spawn(&sink_cfgs, &SinkContext { pipeline: cfg.name.clone(), ops: Some(ops.clone()) })?;
     let ctx = EventContext {
         pipeline: cfg.name.clone(),
         model: model_name(&cfg.model.checkpoint),
