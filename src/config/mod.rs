@@ -251,7 +251,7 @@ mod tests {
         let e = load_str("name: x\nfeatures:\n  image:\n    framez: 2\n").unwrap_err().to_string();
         assert!(
             e.starts_with(
-                "p.yaml: features.image.framez: unknown field `framez`, expected `enabled` or `frames_per_snippet`"
+                "p.yaml: features.image.framez: unknown field `framez`, expected one of `enabled`, `frames_per_snippet`, `precision`"
             ),
             "{e}"
         );
