@@ -134,7 +134,18 @@ impl ProviderSelected<'_> {
             )
             .store(1, Ordering::Relaxed);
         tracing::info!(stage = self.stage, device = self.device, provider = self.provider, "execution provider ready");
+        providers()
+            .lock()
+            .unwrap()
+            .insert(format!("provider.{}.{}", self.stage, self.device), self.provider.to_owned());
     }
+}
+
+/// Execution providers in use, `provider.<stage>.<device>` → provider, for `/healthz`.
+pub fn providers() -> &'static std::sync::Mutex<std::collections::BTreeMap<String, String>> {
+    static P: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<String, String>>> =
+        std::sync::OnceLock::new();
+    P.get_or_init(Default::default)
 }
 
 /// A per-video output was written.

@@ -182,6 +182,7 @@ fn route(req: &Request, state: &OpsState) -> (u16, &'static str, String) {
         ("GET", "/metrics") => (200, "text/plain; version=0.0.4", registry().render()),
         ("GET", "/healthz") => {
             let mut h = state.health.lock().unwrap().clone();
+            h.components.extend(super::events::providers().lock().unwrap().clone());
             let mut degraded = h.status == "degraded";
             if let Some(t) = state.streams.get() {
                 for v in t.views() {
@@ -245,6 +246,10 @@ mod tests {
         let h = get(srv.addr, "/healthz");
         assert!(h.starts_with("HTTP/1.1 200") && h.contains("CPUExecutionProvider"), "{h}");
         assert!(get(srv.addr, "/nope").starts_with("HTTP/1.1 404"));
+        crate::telemetry::events::ProviderSelected { stage: "image", device: "cpu", provider: "CPUExecutionProvider" }
+            .emit();
+        let h = get(srv.addr, "/healthz");
+        assert!(h.contains(r#""provider.image.cpu":"CPUExecutionProvider""#), "{h}");
     }
 
     fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
