@@ -19,7 +19,7 @@ use gstreamer_app as gst_app;
 use super::mux::NullOnDrop;
 use super::ring::{Ring, RingLimits, Unit};
 use super::{make, ClipError};
-use crate::source::{redact_uri, SourceConfig, Transport};
+use crate::source::{redact_uri, SourceConfig};
 
 /// Seconds without a unit after which a connection is considered stalled.
 const STALL: Duration = Duration::from_secs(20);
@@ -126,7 +126,7 @@ fn connect(
     if let Some(cfg) = settings {
         // Read at each connection, like the analysis source, so a rotated secret is picked up.
         let password = cfg.password().map_err(|e| perr(&e))?;
-        configure_network_source(&source, cfg, password);
+        crate::source::configure_network_source(&source, cfg, password);
     }
     let caps: gst::Caps = "video/x-h264,stream-format=byte-stream,alignment=au; \
                            video/x-h265,stream-format=byte-stream,alignment=au"
@@ -184,31 +184,6 @@ fn connect(
         ring.push(Unit { buffer, keyframe, ts_ns, cto_ns: pts.saturating_sub(dts), wall });
     }
     Ok(())
-}
-
-/// The stream's RTSP transport, latency and credentials on the element `urisourcebin`
-/// creates (properties the element lacks are skipped).
-fn configure_network_source(source: &gst::Element, cfg: &SourceConfig, password: Option<String>) {
-    let (transport, latency, user) = (cfg.transport, cfg.latency_ms, cfg.username.clone());
-    source.connect("source-setup", false, move |args| {
-        let src = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
-        let has = |name: &str| src.find_property(name).is_some();
-        match transport {
-            Some(Transport::Tcp) if has("protocols") => src.set_property_from_str("protocols", "tcp"),
-            Some(Transport::Udp) if has("protocols") => src.set_property_from_str("protocols", "udp"),
-            _ => {}
-        }
-        if let Some(ms) = latency.filter(|_| has("latency")) {
-            src.set_property("latency", ms);
-        }
-        if let Some(u) = user.as_deref().filter(|_| has("user-id")) {
-            src.set_property("user-id", u);
-        }
-        if let Some(p) = password.as_deref().filter(|_| has("user-pw")) {
-            src.set_property("user-pw", p);
-        }
-        None
-    });
 }
 
 /// `urisourcebin` pads → a `parsebin` each; H.264/H.265 video → its parser → `sink`;

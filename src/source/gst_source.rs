@@ -289,8 +289,9 @@ pub(crate) fn decode_once(
 
 /// Configures the network source element `uridecodebin` creates (`source-setup`):
 /// RTSP transport and latency, credentials for RTSP and HTTP. Properties an element
-/// does not have are skipped, so one function serves rtspsrc, souphttpsrc and v4l2src.
-fn configure_network_source(decode: &gst::Element, cfg: &SourceConfig, password: Option<String>) {
+/// does not have are skipped, so one function serves rtspsrc, souphttpsrc and v4l2src,
+/// behind `uridecodebin` (analysis) and `urisourcebin` (the clip recorder) alike.
+pub(crate) fn configure_network_source(decode: &gst::Element, cfg: &SourceConfig, password: Option<String>) {
     let transport = cfg.transport;
     let latency = cfg.latency_ms;
     let user = cfg.username.clone();

@@ -10,6 +10,7 @@ mod status;
 
 pub use backoff::{Jitter, ReconnectConfig};
 pub use error::SourceError;
+pub(crate) use gst_source::configure_network_source;
 pub use gst_source::{run_source, uri_for, StreamInfo};
 pub use live::run_stream;
 pub use redact::redact_uri;
