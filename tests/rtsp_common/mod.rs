@@ -12,7 +12,7 @@
 #![allow(dead_code)]
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,19 @@ pub fn free_port() -> u16 {
 pub struct Mount {
     pub path: String,
     pub launch: String,
+    /// Called with the media's element (a bin holding the launch line's elements) each
+    /// time the media is created, e.g. to add a pad probe on a named element.
+    pub on_media: Option<MediaHook>,
+}
+
+/// A callback given each new media's element (see [`Mount::on_media`]).
+#[derive(Clone)]
+pub struct MediaHook(pub Arc<dyn Fn(&gstreamer::Element) + Send + Sync>);
+
+impl std::fmt::Debug for MediaHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MediaHook")
+    }
 }
 
 impl Mount {
@@ -41,7 +54,7 @@ impl Mount {
             "( videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},framerate={fps}/1 ! {} )",
             h264_pay(fps)
         );
-        Self { path: path.into(), launch }
+        Self { path: path.into(), launch, on_media: None }
     }
 
     /// A real clip decoded and re-encoded to H.264, paced at its frame rate. The media
@@ -55,12 +68,18 @@ impl Mount {
             file.display(),
             h264_pay(fps)
         );
-        Self { path: path.into(), launch }
+        Self { path: path.into(), launch, on_media: None }
     }
 
     /// Any launch line, e.g. `( videotestsrc ! x264enc ! rtph264pay name=pay0 pt=96 )`.
     pub fn launch(path: &str, launch: &str) -> Self {
-        Self { path: path.into(), launch: launch.into() }
+        Self { path: path.into(), launch: launch.into(), on_media: None }
+    }
+
+    /// Calls `f` with the media's element each time the media is created.
+    pub fn on_media(mut self, f: impl Fn(&gstreamer::Element) + Send + Sync + 'static) -> Self {
+        self.on_media = Some(MediaHook(Arc::new(f)));
+        self
     }
 }
 
@@ -154,6 +173,10 @@ impl RtspServer {
             let factory = rtsp::RTSPMediaFactory::new();
             factory.set_launch(&m.launch);
             factory.set_shared(true);
+            if let Some(hook) = &m.on_media {
+                let hook = hook.0.clone();
+                factory.connect_media_configure(move |_, media| hook(&media.element()));
+            }
             if self.credentials.is_some() {
                 factory.add_role_from_structure(
                     &gstreamer::Structure::builder("user")
