@@ -19,10 +19,12 @@ pub mod ring;
 mod sink;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub use sink::ClipsSink;
 
 use crate::sinks::{stream_path, ClipsSinkConfig, SinkConfig};
+use crate::source::StreamTable;
 
 /// Errors of writing one clip.
 #[derive(Debug, thiserror::Error)]
@@ -54,16 +56,42 @@ pub fn clip_template(sinks: &[SinkConfig]) -> Option<String> {
     })
 }
 
-/// `sinks` with the pipeline's `sources` given to every `clips` sink, whose recorders
-/// connect with their stream's transport, latency and credentials.
-pub fn with_sources(sinks: &[SinkConfig], sources: &[crate::source::SourceConfig]) -> Vec<SinkConfig> {
+/// `sinks` with the run's stream table given to every `clips` sink, whose recorders
+/// connect with their stream's transport, latency and credentials — also for streams
+/// added at run time.
+pub fn with_streams(sinks: &[SinkConfig], table: &Arc<StreamTable>) -> Vec<SinkConfig> {
     let mut sinks = sinks.to_vec();
     for s in &mut sinks {
         if let SinkConfig::Clips(c) = s {
-            c.sources = sources.to_vec();
+            c.streams = StreamConfigs(Some(table.clone()));
         }
     }
     sinks
+}
+
+/// Where a clips sink finds a stream's source configuration: the run's stream table.
+#[derive(Clone, Default)]
+pub struct StreamConfigs(Option<Arc<StreamTable>>);
+
+impl StreamConfigs {
+    pub fn get(&self, stream: &str) -> Option<crate::source::SourceConfig> {
+        self.0.as_ref().and_then(|t| t.config(stream))
+    }
+}
+
+impl std::fmt::Debug for StreamConfigs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "StreamConfigs(table)" } else { "StreamConfigs(none)" })
+    }
+}
+
+impl PartialEq for StreamConfigs {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
 }
 
 /// Where the clip of `event_id` of `stream` is written: `<dir>/<stream>/<event_id>.mp4`

@@ -103,7 +103,7 @@ impl ClipsSink {
                         let started = info
                             .started_unix_ms
                             .map_or_else(SystemTime::now, |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
-                        let source = self.cfg.sources.iter().find(|s| s.id == stream).cloned();
+                        let source = self.cfg.streams.get(&stream);
                         Stream::Live { recorder: Recorder::start(&stream, uri, self.limits, source), started }
                     } else {
                         Stream::File { uri: info.uri.clone() }

@@ -57,9 +57,9 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
         ),
         None => None,
     };
-    let sink_cfgs = crate::clips::with_sources(&cfg.sinks, &sources);
     let (Front { mut stages, features, models: _ }, live) =
         build_live_front(cfg, sources, &cancel, cfg.runtime.control)?;
+    let sink_cfgs = crate::clips::with_streams(&cfg.sinks, &live.table);
     let _ = ops.streams.set(live.table);
     if let Some(control) = live.control {
         let _ = ops.control.set(control);

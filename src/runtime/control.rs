@@ -53,6 +53,7 @@ impl StreamControl for SourceControl {
             .table
             .register(&cfg.id, redact_uri(&cfg.uri), cfg.is_live(), Some(self.max_streams))
             .map_err(|e| ApiError::new(409, format!("id: {e}")))?;
+        self.table.remember(&cfg);
         let view = status.view();
         if self.tx.send(Added { cfg, status: status.clone() }).is_err() {
             status.set(StreamState::Failed, Some("the run is shutting down"));

@@ -68,6 +68,7 @@ pub fn build_live_front(
         .collect();
     for a in &initial {
         table.insert(a.status.clone());
+        table.remember(&a.cfg);
     }
     let (added_tx, added_rx) = crossbeam_channel::unbounded();
     let control = control.then(|| Arc::new(SourceControl::new(table.clone(), added_tx, max_streams)));

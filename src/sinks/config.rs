@@ -248,10 +248,10 @@ pub struct ClipsSinkConfig {
     /// Queue in front of the sink.
     #[serde(default)]
     pub queue: SinkQueueConfig,
-    /// The pipeline's sources, filled in by the run (not a key): recorders connect with
-    /// their stream's transport, latency and credentials.
+    /// The run's streams, filled in by the run (not a key): recorders connect with their
+    /// stream's transport, latency and credentials.
     #[serde(skip)]
-    pub sources: Vec<crate::source::SourceConfig>,
+    pub streams: crate::clips::StreamConfigs,
 }
 
 impl ClipsSinkConfig {
@@ -269,7 +269,7 @@ impl ClipsSinkConfig {
             buffer_mb: default_buffer_mb(),
             record_uris: BTreeMap::new(),
             queue: SinkQueueConfig::default(),
-            sources: Vec::new(),
+            streams: Default::default(),
         }
     }
 

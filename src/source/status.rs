@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::SourceConfig;
 use crate::telemetry::events::{StreamReconnected, StreamStateChanged};
 
 /// Where a stream is in its life.
@@ -173,6 +174,9 @@ impl StreamStatus {
 #[derive(Default)]
 pub struct StreamTable {
     streams: Mutex<BTreeMap<String, Arc<StreamStatus>>>,
+    /// Each stream's configuration (with its credential references), for consumers that
+    /// open their own connection to the same source (the clip recorders).
+    configs: Mutex<BTreeMap<String, SourceConfig>>,
 }
 
 /// Why a stream could not be registered.
@@ -216,6 +220,16 @@ impl StreamTable {
         self.streams.lock().unwrap().get(id).cloned()
     }
 
+    /// Records the configuration a stream runs with (pipeline file or `POST /streams`).
+    pub fn remember(&self, cfg: &SourceConfig) {
+        self.configs.lock().unwrap().insert(cfg.id.clone(), cfg.clone());
+    }
+
+    /// The configuration stream `id` runs with.
+    pub fn config(&self, id: &str) -> Option<SourceConfig> {
+        self.configs.lock().unwrap().get(id).cloned()
+    }
+
     /// Snapshots of every stream, by id.
     pub fn views(&self) -> Vec<StreamView> {
         self.streams.lock().unwrap().values().map(|s| s.view()).collect()
@@ -231,6 +245,19 @@ impl StreamTable {
 mod tests {
     use super::*;
     use crate::telemetry::registry;
+
+    #[test]
+    fn remembers_each_streams_configuration() {
+        let t = StreamTable::default();
+        assert_eq!(t.config("cam"), None);
+        let mut cfg = SourceConfig::new("cam", "rtsp://127.0.0.1:8554/a");
+        cfg.username = Some("viewer".into());
+        t.remember(&cfg);
+        assert_eq!(t.config("cam").and_then(|c| c.username), Some("viewer".into()));
+        cfg.uri = "rtsp://127.0.0.1:8554/b".into();
+        t.remember(&cfg); // re-added at run time with another URI
+        assert_eq!(t.config("cam").unwrap().uri, "rtsp://127.0.0.1:8554/b");
+    }
 
     fn gauge(stream: &str, state: &str) -> i64 {
         registry().gauge("refinevad_stream_state", &[("stream", stream), ("state", state)]).load(Ordering::Relaxed)
