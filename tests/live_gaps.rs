@@ -192,7 +192,7 @@ fn an_outage_splits_windows_and_events_and_is_reported() {
     assert_eq!((cam[10].frame_start, cam[10].frame_end), (160, 170), "the half-full snippet at the gap is kept");
     assert_eq!((cam[11].frame_start, cam[11].time_start), (170, OFFSET_S));
     assert!(cam.windows(2).all(|w| w[1].time_start >= w[0].time_end - 1e-9), "times never go back");
-    let gap_at = run.scores.iter().position(|m| matches!(m, ScoreMsg::Down { stream, .. } if &**stream == "cam"));
+    let gap_at = run.scores.iter().position(|m| matches!(m, ScoreMsg::Down(d) if &*d.stream == "cam"));
     let first_after =
         run.scores.iter().position(|m| matches!(m, ScoreMsg::Segment(s) if &*s.stream == "cam" && s.index == 11));
     assert!(gap_at.unwrap() < first_after.unwrap(), "Down comes after every segment before the gap");

@@ -124,7 +124,7 @@ impl OutputWriter {
                     push_segment(st, &seg);
                 }
                 // Archives are files: their sources never go down and come back.
-                ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
+                ScoreMsg::Down(_) | ScoreMsg::Up(_) => {}
                 ScoreMsg::End { stream, frames, segments, result } => {
                     let st = streams.remove(&stream).unwrap_or_else(StreamState::new);
                     if let Some(entry) = self.finish(&stream, st, frames, segments, result) {

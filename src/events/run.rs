@@ -10,6 +10,7 @@ use super::source_event::{redact_uri, source_event_id, SourceEvent, SourceEventK
 use super::telemetry::SourceChanged;
 use super::{EventContext, EventDetector, EventStatus, EventsConfig, WallTime};
 use crate::runtime::channel::Rx;
+use crate::segment::{SourceDown, SourceUp};
 use crate::sinks::{SinkMsg, SinkSet};
 use crate::telemetry::events::StreamFailed;
 use crate::window::ScoreMsg;
@@ -63,7 +64,7 @@ pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sink
                 sinks.send(SinkMsg::Score(Arc::new(msg)));
                 send_events(events, &mut stats);
             }
-            ScoreMsg::Down { stream, outage, cause, .. } => {
+            ScoreMsg::Down(SourceDown { stream, outage, cause, .. }) => {
                 stats.outages += 1;
                 // Every segment before the gap is in: the event in progress closes there.
                 let (closing, source) = match detectors.get_mut(stream) {
@@ -79,7 +80,7 @@ pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sink
                 sinks.send(SinkMsg::Score(Arc::new(msg)));
                 send_source(source, cfg, sinks);
             }
-            ScoreMsg::Up { stream, outage, offset_s, down_s, attempts } => {
+            ScoreMsg::Up(SourceUp { stream, outage, offset_s, down_s, attempts, .. }) => {
                 let source = match detectors.get(stream) {
                     // Where the scoring stage starts the new connection's times.
                     Some(det) => {

@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::segment::{SourceDown, SourceUp};
 use crate::telemetry::registry;
 use crate::window::ScoredSegment;
 
@@ -459,8 +460,16 @@ fn outage_stream() -> Vec<crate::window::ScoreMsg> {
     let mut m = vec![ScoreMsg::Started { info, categories: cats }];
     m.extend((0..4).map(|i| ScoreMsg::Segment(seg(i, 0.9, [0.7, 0.3]))));
     let stream: Arc<str> = Arc::from("cam1");
-    m.push(ScoreMsg::Down { stream: stream.clone(), frames: 40, segments: 4, outage: 1, cause: "eof".into() });
-    m.push(ScoreMsg::Up { stream: stream.clone(), outage: 1, offset_s: 12.0, down_s: 9.5, attempts: 3 });
+    let cause = "eof".into();
+    m.push(ScoreMsg::Down(SourceDown { stream: stream.clone(), frames: 40, segments: 4, outage: 1, cause }));
+    m.push(ScoreMsg::Up(SourceUp {
+        stream: stream.clone(),
+        segments: 4,
+        outage: 1,
+        offset_s: 12.0,
+        down_s: 9.5,
+        attempts: 3,
+    }));
     m.extend((4..8).map(|i| ScoreMsg::Segment(seg_at(i, 0.9, 10.0))));
     m.push(ScoreMsg::End { stream, frames: 80, segments: 8, result: Ok(()) });
     m

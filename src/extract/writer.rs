@@ -55,7 +55,7 @@ impl FeatureWriter {
                 }
                 FeatureMsg::Failed { error, .. } => p.failed = Some(error),
                 // Features do not depend on the stream's clock: an outage changes nothing here.
-                FeatureMsg::Down { .. } | FeatureMsg::Up { .. } => {}
+                FeatureMsg::Down(_) | FeatureMsg::Up(_) => {}
                 FeatureMsg::End { frames, snippets, result, .. } => match result {
                     Ok(()) => p.end = Some((frames, snippets)),
                     Err(e) => {

@@ -24,7 +24,7 @@ pub use device::Device;
 use layout::FeatureLayout;
 
 use crate::segment::motion::MOTION_WIDTH;
-use crate::segment::SnippetNeeds;
+use crate::segment::{SnippetNeeds, SourceDown, SourceUp};
 use crate::source::{SourceError, StreamInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,25 +245,10 @@ pub struct SegmentFeatures {
 pub enum FeatureMsg {
     Started(StreamInfo),
     Segment(SegmentFeatures),
-    /// The stream's live source went down after `snippets` snippets (see `SegmentMsg::Down`).
-    /// Forwarded at once: a consumer applies it once it holds every segment below `snippets`
-    /// and every earlier outage message (they are numbered).
-    Down {
-        stream: Arc<str>,
-        frames: u64,
-        snippets: usize,
-        outage: u32,
-        cause: String,
-    },
-    /// The source is back after `snippets` snippets (see `SegmentMsg::Up`).
-    Up {
-        stream: Arc<str>,
-        snippets: usize,
-        outage: u32,
-        offset_s: f64,
-        down_s: f64,
-        attempts: u32,
-    },
+    /// Forwarded at once: a consumer applies it once it holds every segment below
+    /// `segments` and every earlier outage message (they are numbered).
+    Down(SourceDown),
+    Up(SourceUp),
     /// The stream ended after `snippets` snippets and `outages` outages.
     End {
         stream: Arc<str>,
@@ -285,10 +270,9 @@ impl FeatureMsg {
         match self {
             FeatureMsg::Started(i) => &i.stream,
             FeatureMsg::Segment(s) => &s.stream,
-            FeatureMsg::Down { stream, .. }
-            | FeatureMsg::Up { stream, .. }
-            | FeatureMsg::End { stream, .. }
-            | FeatureMsg::Failed { stream, .. } => stream,
+            FeatureMsg::Down(d) => &d.stream,
+            FeatureMsg::Up(u) => &u.stream,
+            FeatureMsg::End { stream, .. } | FeatureMsg::Failed { stream, .. } => stream,
         }
     }
 }

@@ -102,12 +102,8 @@ fn forward_or_collect(msg: SegmentMsg, batch: &mut Vec<Snippet>, output: &Tx<Fea
             return true;
         }
         SegmentMsg::Started(info) => FeatureMsg::Started(info),
-        SegmentMsg::Down { stream, frames, snippets, outage, cause } => {
-            FeatureMsg::Down { stream, frames, snippets, outage, cause }
-        }
-        SegmentMsg::Up { stream, snippets, outage, offset_s, down_s, attempts } => {
-            FeatureMsg::Up { stream, snippets, outage, offset_s, down_s, attempts }
-        }
+        SegmentMsg::Down(d) => FeatureMsg::Down(d),
+        SegmentMsg::Up(u) => FeatureMsg::Up(u),
         SegmentMsg::End { stream, frames, snippets, outages, result } => {
             FeatureMsg::End { stream, frames, snippets, outages, result }
         }

@@ -82,31 +82,40 @@ pub struct Snippet {
     pub motion: Option<Vec<f32>>,
 }
 
+/// A live source went down. Every stage forwards it in stream order (as a segment,
+/// feature, window and score message); nothing after it is continuous with what came
+/// before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceDown {
+    pub stream: Arc<str>,
+    pub frames: u64,
+    /// Segments (snippets) emitted before this message.
+    pub segments: usize,
+    /// 1-based number of this outage in the stream (its `SourceUp` has the same).
+    pub outage: u32,
+    pub cause: String,
+}
+
+/// A live source is back after outage `outage`. `offset_s` is the stream time (seconds
+/// since the stream first started) where the new connection begins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceUp {
+    pub stream: Arc<str>,
+    /// Segments (snippets) emitted before this message.
+    pub segments: usize,
+    pub outage: u32,
+    pub offset_s: f64,
+    pub down_s: f64,
+    pub attempts: u32,
+}
+
 /// Messages from the segmenter to the feature stage.
 #[derive(Debug)]
 pub enum SegmentMsg {
     Started(StreamInfo),
     Snippet(Snippet),
-    /// The stream's live source went down; `snippets` were emitted before this message.
-    /// Nothing after it is continuous with what came before.
-    Down {
-        stream: Arc<str>,
-        frames: u64,
-        snippets: usize,
-        /// 1-based number of this outage in the stream (its `Up` has the same).
-        outage: u32,
-        cause: String,
-    },
-    /// The source is back; `snippets` were emitted before this message. `offset_s` is the
-    /// stream time (seconds since the stream first started) where the new connection begins.
-    Up {
-        stream: Arc<str>,
-        snippets: usize,
-        outage: u32,
-        offset_s: f64,
-        down_s: f64,
-        attempts: u32,
-    },
+    Down(SourceDown),
+    Up(SourceUp),
     /// The stream ended; `snippets` were emitted and `outages` outages happened before
     /// this message.
     End {
@@ -292,13 +301,19 @@ impl Segmenter {
             SourceMsg::Down { stream, frames, cause } => {
                 let seg = self.stream(&stream);
                 let mut out: Vec<SegmentMsg> = seg.gap().map(SegmentMsg::Snippet).into_iter().collect();
-                out.push(SegmentMsg::Down { snippets: seg.emitted(), outage: seg.outages(), stream, frames, cause });
+                out.push(SegmentMsg::Down(SourceDown {
+                    segments: seg.emitted(),
+                    outage: seg.outages(),
+                    stream,
+                    frames,
+                    cause,
+                }));
                 out
             }
             SourceMsg::Up { stream, offset_s, down_s, attempts } => {
                 let seg = self.stream(&stream);
-                let (snippets, outage) = (seg.emitted(), seg.outages());
-                vec![SegmentMsg::Up { stream, snippets, outage, offset_s, down_s, attempts }]
+                let (segments, outage) = (seg.emitted(), seg.outages());
+                vec![SegmentMsg::Up(SourceUp { stream, segments, outage, offset_s, down_s, attempts })]
             }
             SourceMsg::End { stream, frames, result } => {
                 let mut out = Vec::new();
@@ -373,8 +388,8 @@ mod tests {
             .flat_map(|m| s.handle(m))
             .map(|m| match m {
                 SegmentMsg::Snippet(p) => format!("{}:{}-{}", p.index, p.frame_start, p.frame_end),
-                SegmentMsg::Down { snippets, frames, outage, .. } => format!("down{outage}@{snippets}/{frames}"),
-                SegmentMsg::Up { snippets, offset_s, outage, .. } => format!("up{outage}@{snippets}+{offset_s}"),
+                SegmentMsg::Down(d) => format!("down{}@{}/{}", d.outage, d.segments, d.frames),
+                SegmentMsg::Up(u) => format!("up{}@{}+{}", u.outage, u.segments, u.offset_s),
                 SegmentMsg::End { snippets, outages, .. } => format!("end@{snippets}/{outages}"),
                 SegmentMsg::Started(_) => "started".into(),
             })

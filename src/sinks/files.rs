@@ -86,7 +86,7 @@ impl Sink for ScoresCsvSink {
                 row.probs.resize(file.categories.len(), 0.0); // the CSV needs one value per column
                 file.rows.push(row);
             }
-            ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
+            ScoreMsg::Down(_) | ScoreMsg::Up(_) => {}
             ScoreMsg::End { stream, .. } => {
                 // A stream that failed part-way still gets the scores of what was decoded.
                 let Some(file) = self.streams.remove(stream).filter(|f| !f.rows.is_empty()) else { return Ok(()) };
@@ -133,7 +133,7 @@ impl Sink for EventsJsonSink {
                     write_atomic(&path, &json).map_err(|e| SinkError::io(&path, e))?;
                     OutputWritten { stream, path: &path.to_string_lossy(), segments: events.len() }.emit();
                 }
-                ScoreMsg::Segment(_) | ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
+                ScoreMsg::Segment(_) | ScoreMsg::Down(_) | ScoreMsg::Up(_) => {}
             },
         }
         Ok(())

@@ -67,7 +67,7 @@ impl Sink for PlotSink {
                     t.frames.resize(b.max(a), seg.score);
                     t.segments += 1;
                 }
-                ScoreMsg::Down { .. } | ScoreMsg::Up { .. } => {}
+                ScoreMsg::Down(_) | ScoreMsg::Up(_) => {}
                 ScoreMsg::End { stream, .. } => {
                     let Some(t) = self.streams.remove(stream).filter(|t| !t.frames.is_empty()) else { return Ok(()) };
                     let path = stream_path(&self.dir, stream, ".png");

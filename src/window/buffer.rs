@@ -15,6 +15,7 @@ use super::clock::StreamClock;
 use super::stage::SegMeta;
 use super::LiveWindowConfig;
 use crate::features::{FeatureMsg, SegmentFeatures};
+use crate::segment::{SourceDown, SourceUp};
 use crate::source::{SourceError, StreamInfo};
 
 /// What the MoTAR worker does next for the stream, in stream order.
@@ -27,18 +28,8 @@ pub enum Step {
         x: Vec<f32>,
         emit_from: usize,
     },
-    Down {
-        frames: u64,
-        segments: usize,
-        outage: u32,
-        cause: String,
-    },
-    Up {
-        outage: u32,
-        offset_s: f64,
-        down_s: f64,
-        attempts: u32,
-    },
+    Down(SourceDown),
+    Up(SourceUp),
     End {
         frames: u64,
         segments: usize,
@@ -48,8 +39,8 @@ pub enum Step {
 
 #[derive(Debug)]
 enum Ctrl {
-    Down { frames: u64, cause: String },
-    Up { offset_s: f64, down_s: f64, attempts: u32 },
+    Down(SourceDown),
+    Up(SourceUp),
 }
 
 /// Per-stream buffer of the MoTAR stage.
@@ -104,11 +95,11 @@ impl StreamBuf {
             FeatureMsg::Segment(s) => {
                 self.ahead.insert(s.index, s);
             }
-            FeatureMsg::Down { frames, snippets, outage, cause, .. } => {
-                self.ctrl.insert(2 * u64::from(outage), (snippets, Ctrl::Down { frames, cause }));
+            FeatureMsg::Down(d) => {
+                self.ctrl.insert(2 * u64::from(d.outage), (d.segments, Ctrl::Down(d)));
             }
-            FeatureMsg::Up { snippets, outage, offset_s, down_s, attempts, .. } => {
-                self.ctrl.insert(2 * u64::from(outage) + 1, (snippets, Ctrl::Up { offset_s, down_s, attempts }));
+            FeatureMsg::Up(u) => {
+                self.ctrl.insert(2 * u64::from(u.outage) + 1, (u.segments, Ctrl::Up(u)));
             }
             FeatureMsg::Failed { error, .. } => self.failed = Some(error),
             FeatureMsg::End { frames, snippets, outages, result, .. } => {
@@ -127,7 +118,7 @@ impl StreamBuf {
                     break;
                 }
                 let (_, c) = self.ctrl.remove(&self.next_ctrl).expect("present");
-                self.apply(self.next_ctrl, c, out);
+                self.apply(c, out);
                 self.next_ctrl += 1;
             }
             // A segment waits until the outages before it are applied (segments tell their
@@ -153,20 +144,19 @@ impl StreamBuf {
         }
     }
 
-    /// Applies the outage message with order key `key`.
-    fn apply(&mut self, key: u64, c: Ctrl, out: &mut Vec<Step>) {
-        let outage = (key / 2) as u32;
+    /// Applies an outage message (in its order).
+    fn apply(&mut self, c: Ctrl, out: &mut Vec<Step>) {
         match c {
-            Ctrl::Down { frames, cause } => {
+            Ctrl::Down(d) => {
                 if self.unscored > 0 {
                     out.push(self.window());
                 }
                 self.rows.clear();
-                out.push(Step::Down { frames, segments: self.next, outage, cause });
+                out.push(Step::Down(SourceDown { segments: self.next, ..d }));
             }
-            Ctrl::Up { offset_s, down_s, attempts } => {
-                self.clock.reconnect(offset_s);
-                out.push(Step::Up { outage, offset_s, down_s, attempts });
+            Ctrl::Up(u) => {
+                self.clock.reconnect(u.offset_s);
+                out.push(Step::Up(u));
             }
         }
     }
@@ -189,8 +179,8 @@ impl StreamBuf {
             // What is buffered is not scored; outage messages still go out, in order.
             self.rows.clear();
             self.unscored = 0;
-            for (key, (_, c)) in std::mem::take(&mut self.ctrl) {
-                self.apply(key, c, out);
+            for (_, c) in std::mem::take(&mut self.ctrl).into_values() {
+                self.apply(c, out);
             }
         }
         if result.is_ok() && self.unscored > 0 {

@@ -33,11 +33,12 @@ fn seg_after(i: usize, outages: u32) -> FeatureMsg {
 
 fn down(snippets: usize, outage: u32) -> FeatureMsg {
     let (stream, cause) = ("cam".into(), "lost".into());
-    FeatureMsg::Down { stream, frames: 16 * snippets as u64, snippets, outage, cause }
+    FeatureMsg::Down(SourceDown { stream, frames: 16 * snippets as u64, segments: snippets, outage, cause })
 }
 
 fn up(snippets: usize, outage: u32) -> FeatureMsg {
-    FeatureMsg::Up { stream: "cam".into(), snippets, outage, offset_s: 100.0 * outage as f64, down_s: 1.0, attempts: 1 }
+    let offset_s = 100.0 * outage as f64;
+    FeatureMsg::Up(SourceUp { stream: "cam".into(), segments: snippets, outage, offset_s, down_s: 1.0, attempts: 1 })
 }
 
 fn end(snippets: usize, outages: u32) -> FeatureMsg {
@@ -64,8 +65,8 @@ fn run(live: &LiveWindowConfig, msgs: Vec<FeatureMsg>) -> Vec<String> {
                 assert_eq!(x, idx.iter().map(|&i| i as f32).collect::<Vec<_>>(), "rows are the window's segments");
                 format!("w{idx:?}>{emit_from}").replace(' ', "")
             }
-            Step::Down { segments, outage, .. } => format!("down{outage}@{segments}"),
-            Step::Up { outage, .. } => format!("up{outage}"),
+            Step::Down(d) => format!("down{}@{}", d.outage, d.segments),
+            Step::Up(u) => format!("up{}", u.outage),
             Step::End { segments, .. } => format!("end@{segments}"),
         })
         .collect()
@@ -210,12 +211,12 @@ fn property_every_segment_once_and_no_window_spans_an_outage() {
                     assert_eq!(conn(idx[0]), downs, "{ctx}: window on the wrong side of an outage");
                     emitted.extend_from_slice(&idx[*emit_from..]);
                 }
-                Step::Down { segments, outage, .. } => {
+                Step::Down(d) => {
                     downs += 1;
-                    assert_eq!((*outage as usize, *segments), (downs, bounds[downs - 1]), "{ctx}");
-                    assert_eq!(emitted.len(), *segments, "{ctx}: everything before the gap is out first");
+                    assert_eq!((d.outage as usize, d.segments), (downs, bounds[downs - 1]), "{ctx}");
+                    assert_eq!(emitted.len(), d.segments, "{ctx}: everything before the gap is out first");
                 }
-                Step::Up { outage, .. } => assert_eq!(*outage as usize, downs, "{ctx}: up follows its down"),
+                Step::Up(u) => assert_eq!(u.outage as usize, downs, "{ctx}: up follows its down"),
                 Step::Started(_) | Step::End { .. } => {}
             }
         }

@@ -3,6 +3,7 @@
 //! [`ScoredSegment`] per segment in order, feeds the event detector and the sinks.
 use std::sync::Arc;
 
+use crate::segment::{SourceDown, SourceUp};
 use crate::source::{SourceError, StreamInfo};
 
 /// A segment with its anomaly score and category probabilities.
@@ -34,21 +35,9 @@ pub enum ScoreMsg {
     Segment(ScoredSegment),
     /// The stream's live source went down: `segments` were emitted before, nothing after
     /// is continuous with them (no window spans the gap).
-    Down {
-        stream: Arc<str>,
-        frames: u64,
-        segments: usize,
-        outage: u32,
-        cause: String,
-    },
+    Down(SourceDown),
     /// The source is back; its segments follow, their times from `offset_s` on.
-    Up {
-        stream: Arc<str>,
-        outage: u32,
-        offset_s: f64,
-        down_s: f64,
-        attempts: u32,
-    },
+    Up(SourceUp),
     End {
         stream: Arc<str>,
         frames: u64,

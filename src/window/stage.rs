@@ -17,6 +17,7 @@ use crate::features::FeatureMsg;
 use crate::model::{LoadedModel, ModelError};
 use crate::runtime::channel::{bounded, Rx, Tx};
 use crate::runtime::route::worker_for;
+use crate::segment::{SourceDown, SourceUp};
 use crate::source::{SourceError, StreamInfo};
 
 /// Where a segment sits in its stream.
@@ -41,20 +42,8 @@ pub enum WindowMsg {
         emit_from: usize,
     },
     /// The stream's source went down after `segments` segments (all emitted before this).
-    Down {
-        stream: Arc<str>,
-        frames: u64,
-        segments: usize,
-        outage: u32,
-        cause: String,
-    },
-    Up {
-        stream: Arc<str>,
-        outage: u32,
-        offset_s: f64,
-        down_s: f64,
-        attempts: u32,
-    },
+    Down(SourceDown),
+    Up(SourceUp),
     End {
         stream: Arc<str>,
         frames: u64,
@@ -156,12 +145,8 @@ fn motar_worker(
                         .map_err(|e| format!("{stream}: MoTAR failed: {e}"))?;
                     WindowMsg::Window { stream: stream.clone(), segments, hidden, emit_from }
                 }
-                Step::Down { frames, segments, outage, cause } => {
-                    WindowMsg::Down { stream: stream.clone(), frames, segments, outage, cause }
-                }
-                Step::Up { outage, offset_s, down_s, attempts } => {
-                    WindowMsg::Up { stream: stream.clone(), outage, offset_s, down_s, attempts }
-                }
+                Step::Down(d) => WindowMsg::Down(d),
+                Step::Up(u) => WindowMsg::Up(u),
                 Step::End { frames, segments, result } => {
                     WindowMsg::End { stream: stream.clone(), frames, segments, result }
                 }
@@ -188,12 +173,8 @@ fn core_worker(
             WindowMsg::End { stream, frames, segments, result } => {
                 vec![ScoreMsg::End { stream, frames, segments, result }]
             }
-            WindowMsg::Down { stream, frames, segments, outage, cause } => {
-                vec![ScoreMsg::Down { stream, frames, segments, outage, cause }]
-            }
-            WindowMsg::Up { stream, outage, offset_s, down_s, attempts } => {
-                vec![ScoreMsg::Up { stream, outage, offset_s, down_s, attempts }]
-            }
+            WindowMsg::Down(d) => vec![ScoreMsg::Down(d)],
+            WindowMsg::Up(u) => vec![ScoreMsg::Up(u)],
             WindowMsg::Window { stream, segments, hidden, emit_from } => {
                 let (scores, probs) = super::head::core_stage(&model, &hidden, segments.len())
                     .map_err(|e| format!("{stream}: CORE failed: {e}"))?;
