@@ -73,6 +73,10 @@ fn main() -> ExitCode {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
     limit_malloc_arenas();
+    // Commands that decode video start GStreamer now, beside config and model loading.
+    if matches!(cli.command, Command::Run { .. } | Command::Extract(_) | Command::Batch(_)) {
+        refinevad::source::warm_up();
+    }
     init_logging(cli.verbose);
     match run(cli.command) {
         Ok(code) => code,

@@ -13,7 +13,7 @@ use crate::features::pool::spawn_pool;
 use crate::features::{FeatureError, FeatureMsg, IMAGE_SIDE};
 use crate::segment::{SegmentMsg, Segmenter};
 use crate::source::{
-    redact_uri, run_stream, SourceConfig, SourceError, SourceMsg, SourceOut, StreamStatus, StreamTable,
+    redact_uri, run_stream, warm_up, SourceConfig, SourceError, SourceMsg, SourceOut, StreamStatus, StreamTable,
 };
 
 use super::control::{Added, SourceControl};
@@ -52,6 +52,8 @@ pub fn build_live_front(
     let (frames_tx, frames_rx) = bounded::<SourceMsg>("frames", &cfg.channels.frames);
     let (snips_tx, snips_rx) = bounded("snippets", &cfg.channels.snippets);
     let (feats_tx, feats_rx) = bounded("features", &cfg.channels.features);
+    // Model sessions take ≈ 0.15 s of one core; GStreamer's start-up runs beside them.
+    warm_up();
     let (workers, models) = spawn_pool(&cfg.features, snips_rx, feats_tx)?;
 
     let mut stages = StageSet::default();

@@ -72,23 +72,28 @@ pub struct SmallFrame {
 
 impl SmallFrame {
     /// Box-filters a packed RGB frame down to SMALL×SMALL (any input size ≥ 1×1).
+    ///
+    /// Runs on every decoded frame, so it sums each band of input rows into one row of
+    /// column sums first (a straight, vectorisable pass over the bytes) and only then
+    /// adds up each cell's columns; the integer sums, and so the result, are those of
+    /// visiting every cell's pixels one by one.
     pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> Self {
         let mut grey = vec![0f32; SMALL * SMALL];
         let mut small = vec![0u8; SMALL * SMALL * 3];
+        let xs: Vec<(usize, usize)> = (0..SMALL).map(|s| cell_span(s, width)).collect();
+        let mut cols = vec![0u32; width * 3];
         for sy in 0..SMALL {
-            let y0 = sy * height / SMALL;
-            let y1 = ((sy + 1) * height / SMALL).max(y0 + 1).min(height);
-            for sx in 0..SMALL {
-                let x0 = sx * width / SMALL;
-                let x1 = ((sx + 1) * width / SMALL).max(x0 + 1).min(width);
+            let (y0, y1) = cell_span(sy, height);
+            cols.fill(0);
+            for row in rgb[y0 * width * 3..y1 * width * 3].chunks_exact(width * 3) {
+                cols.iter_mut().zip(row).for_each(|(c, &v)| *c += v as u32);
+            }
+            for (sx, &(x0, x1)) in xs.iter().enumerate() {
                 let mut acc = [0u32; 3];
-                for y in y0..y1 {
-                    let row = &rgb[(y * width + x0) * 3..(y * width + x1) * 3];
-                    for px in row.chunks_exact(3) {
-                        acc[0] += px[0] as u32;
-                        acc[1] += px[1] as u32;
-                        acc[2] += px[2] as u32;
-                    }
+                for px in cols[x0 * 3..x1 * 3].chunks_exact(3) {
+                    acc[0] += px[0];
+                    acc[1] += px[1];
+                    acc[2] += px[2];
                 }
                 let n = ((y1 - y0) * (x1 - x0)) as u32;
                 let c = [acc[0] / n, acc[1] / n, acc[2] / n];
@@ -99,6 +104,13 @@ impl SmallFrame {
         }
         Self { grey, rgb: small }
     }
+}
+
+/// Input rows (or columns) `[start, end)` of output cell `s` out of SMALL along a side of
+/// `len` pixels: at least one pixel, even when `len < SMALL`.
+fn cell_span(s: usize, len: usize) -> (usize, usize) {
+    let start = s * len / SMALL;
+    (start, ((s + 1) * len / SMALL).max(start + 1).min(len))
 }
 
 /// Per-stream state carried between snippets (the previous colour histogram).
@@ -291,6 +303,46 @@ mod tests {
 
     fn col(name: &str) -> usize {
         MOTION_NAMES.iter().position(|n| *n == name).unwrap()
+    }
+
+    /// The plain per-cell box filter the fast one must equal exactly.
+    fn reference_small(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SMALL * SMALL * 3);
+        for sy in 0..SMALL {
+            let (y0, y1) = cell_span(sy, height);
+            for sx in 0..SMALL {
+                let (x0, x1) = cell_span(sx, width);
+                let mut acc = [0u32; 3];
+                for y in y0..y1 {
+                    for x in x0..x1 {
+                        for c in 0..3 {
+                            acc[c] += rgb[(y * width + x) * 3 + c] as u32;
+                        }
+                    }
+                }
+                let n = ((y1 - y0) * (x1 - x0)) as u32;
+                out.extend(acc.map(|a| (a / n) as u8));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn box_filter_equals_per_cell_sums_at_any_size() {
+        let mut seed = 7u32;
+        for (w, h) in [(224, 224), (1, 1), (3, 100), (57, 55), (768, 576), (130, 31)] {
+            let rgb: Vec<u8> = (0..w * h * 3)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 24) as u8
+                })
+                .collect();
+            let f = SmallFrame::from_rgb(&rgb, w, h);
+            assert_eq!(f.rgb, reference_small(&rgb, w, h), "{w}×{h}");
+            let c = &f.rgb[..3];
+            let g = (0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32) / 255.0;
+            assert_eq!(f.grey[0], g);
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod status;
 pub use backoff::{Jitter, ReconnectConfig};
 pub use error::SourceError;
 pub(crate) use gst_source::configure_network_source;
-pub use gst_source::{run_source, uri_for, StreamInfo};
+pub use gst_source::{run_source, uri_for, warm_up, StreamInfo};
 pub use live::run_stream;
 pub use redact::redact_uri;
 pub use status::{RegisterError, StreamState, StreamStatus, StreamTable, StreamView};
