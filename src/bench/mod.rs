@@ -7,13 +7,14 @@ mod measure;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::config::PipelineConfig;
 use crate::features::extractor::{Extractor, SharedModels};
+use crate::features::pool::build_extractors;
 use crate::features::{FeatureError, IMAGE_SIDE};
 use crate::runtime::channel::{bounded, ChannelConfig};
 use crate::segment::{SegmentMsg, Segmenter, Snippet};
@@ -124,7 +125,7 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
     let mut ratios = Vec::new();
     let counts: Vec<usize> = if args.copies > 1 { vec![1, args.copies] } else { vec![1] };
     let shared = SharedModels::load(&cfg.features)?;
-    let mut ex = Extractor::new(&cfg.features, &shared, cfg.features.devices[0], 0)?;
+    let mut workers = build_extractors(&cfg.features, &shared)?;
     let tmp = tempfile_dir()?;
     for &n in &counts {
         let mk = |name: &str, u: Usage, rss: Option<f64>| {
@@ -143,7 +144,7 @@ pub fn run_cli(args: BenchArgs) -> Result<BenchReport, BenchError> {
         let src = source_only(&video, n)?;
         eprintln!("  source stage ×{n}: {:.0} frames/s", frames as f64 * n as f64 / src.wall_s);
         ms.push(mk("source_stage", src, None));
-        let bb = backbone_only(&mut ex, &snippets, cfg.features.batch.get(), n)?;
+        let bb = backbone_only(&mut workers, &snippets, cfg.features.batch_on(cfg.features.devices[0]), n)?;
         eprintln!("  backbone-only ×{n}: {:.1} snippets/s", per_copy_snippets as f64 * n as f64 / bb.wall_s);
         ms.push(mk("backbone_only", bb, None));
         let full_child = full_pipeline(&video, n, args.pipeline.as_deref(), &tmp)?;
@@ -355,15 +356,31 @@ fn source_only(video: &Path, n: usize) -> Result<Usage, BenchError> {
     Ok(Usage { wall_s: t0.elapsed().as_secs_f64(), cpu_s: cpu_seconds_self() - cpu0 })
 }
 
-fn backbone_only(ex: &mut Extractor, snippets: &[Snippet], batch: usize, n: usize) -> Result<Usage, BenchError> {
-    ex.extract(&snippets[..batch.min(snippets.len())])?; // warm-up
+/// The pipeline's feature workers (same devices, workers and threads) on pre-decoded
+/// snippets, `n` copies, each worker taking the next batch as it frees up.
+fn backbone_only(workers: &mut [Extractor], snippets: &[Snippet], batch: usize, n: usize) -> Result<Usage, BenchError> {
+    for ex in workers.iter_mut() {
+        ex.extract(&snippets[..batch.min(snippets.len())])?; // warm-up
+    }
+    let chunks: Vec<&[Snippet]> = (0..n).flat_map(|_| snippets.chunks(batch)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let cpu0 = cpu_seconds_self();
     let t0 = std::time::Instant::now();
-    for _ in 0..n {
-        for chunk in snippets.chunks(batch) {
-            ex.extract(chunk)?;
-        }
-    }
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = workers
+            .iter_mut()
+            .map(|ex| {
+                let (chunks, next) = (&chunks, &next);
+                scope.spawn(move || {
+                    while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        ex.extract(chunk)?;
+                    }
+                    Ok::<_, FeatureError>(())
+                })
+            })
+            .collect();
+        runs.into_iter().try_for_each(|r| r.join().expect("backbone worker panicked"))
+    })?;
     Ok(Usage { wall_s: t0.elapsed().as_secs_f64(), cpu_s: cpu_seconds_self() - cpu0 })
 }
 

@@ -84,6 +84,7 @@ impl Extractor {
             models::session(
                 &env,
                 &shared.dir.join(name),
+                shared.checksums.get(name).map(String::as_str).filter(|sha| !sha.is_empty()),
                 device,
                 intra_threads,
                 cfg.tensorrt_cache.as_deref(),
@@ -180,7 +181,7 @@ fn images_per_run(device: Device) -> usize {
 /// shared out between the CPU workers, so that workers do not oversubscribe the cores
 /// (an intra-op section waits for its slowest thread).
 pub fn intra_threads(cfg: &FeaturesConfig, device: Device) -> usize {
-    let cpu_workers = cfg.devices.iter().filter(|d| **d == Device::Cpu).count() * cfg.workers_per_device.get();
+    let cpu_workers = cfg.cpu_workers();
     if cfg.intra_threads > 0 || device != Device::Cpu || cpu_workers <= 1 {
         return cfg.intra_threads;
     }

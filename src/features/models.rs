@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ort::environment::Environment;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::Session;
 use sha2::{Digest, Sha256};
 
-use super::{Device, FeatureError, FeaturesConfig};
+use super::{cache, Device, FeatureError, FeaturesConfig};
 use crate::telemetry::events::ProviderSelected;
 
 /// ONNX Runtime version whose library `scripts/setup.sh` installs.
@@ -53,15 +54,24 @@ pub fn manifest(dir: &Path) -> Result<BTreeMap<String, String>, FeatureError> {
         .map_err(|e| FeatureError::BadModelFile { path, reason: format!("invalid manifest: {e}") })
 }
 
-/// Returns the path of a model file after checking it against the manifest.
+/// Returns the path of a model file after checking it against the manifest (skipped
+/// when an unchanged file already passed: `cache::verified_stamp`).
 pub fn verified_file(dir: &Path, name: &str, files: &BTreeMap<String, String>) -> Result<PathBuf, FeatureError> {
     let path = dir.join(name);
+    let Some(expected) = files.get(name) else {
+        return path.is_file().then_some(path.clone()).ok_or(FeatureError::MissingModel { path });
+    };
+    let stamp = cache::verified_stamp(&path, expected);
+    if stamp.as_deref().is_some_and(Path::is_file) {
+        return Ok(path);
+    }
     let bytes = std::fs::read(&path).map_err(|_| FeatureError::MissingModel { path: path.clone() })?;
-    if let Some(expected) = files.get(name) {
-        let found = sha256_hex(&bytes);
-        if &found != expected {
-            return Err(FeatureError::Checksum { path, expected: expected.clone(), found });
-        }
+    let found = sha256_hex(&bytes);
+    if &found != expected {
+        return Err(FeatureError::Checksum { path, expected: expected.clone(), found });
+    }
+    if let Some(stamp) = stamp {
+        cache::mark_verified(&stamp);
     }
     Ok(path)
 }
@@ -100,10 +110,12 @@ pub fn environment(cfg: &FeaturesConfig, models: &Path) -> Result<Environment, F
 }
 
 /// Builds a session for `model` on `device`. A GPU provider that cannot be registered is
-/// an error (`error_on_failure`), never a silent CPU fallback.
+/// an error (`error_on_failure`), never a silent CPU fallback. On the CPU, with the
+/// model's checksum known, the optimised graph is cached (`features::cache`).
 pub fn session(
     env: &Environment,
     model: &Path,
+    model_sha256: Option<&str>,
     device: Device,
     intra_threads: usize,
     trt_cache: Option<&Path>,
@@ -111,24 +123,66 @@ pub fn session(
 ) -> Result<Session, FeatureError> {
     let name = model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let serr = |e: ort::Error| FeatureError::Session { model: name.clone(), reason: e.to_string() };
-    let mut builder = Session::builder(env).map_err(serr)?;
-    // Idle intra-op threads would spin between batches, burning the CPU the decoders
-    // share with inference; on few cores that costs more than the wake-up latency.
-    builder = builder.with_intra_op_spinning(false).map_err(|e| serr(ort::Error::<()>::from(e)))?;
-    if intra_threads > 0 {
-        builder = builder.with_intra_threads(intra_threads).map_err(|e| serr(ort::Error::<()>::from(e)))?;
-    }
-    // Batch sizes vary (partial batches, the last run of a batch): a memory pattern is
-    // planned and kept per input shape, which multiplied the arena for nothing.
-    builder = builder.with_memory_pattern(false).map_err(|e| serr(ort::Error::<()>::from(e)))?;
-    builder = register_provider(builder, device, trt_cache)?;
-    let session = builder.commit_from_file(model).map_err(serr)?;
+    let builder = || -> Result<SessionBuilder, FeatureError> {
+        let b = Session::builder(env).map_err(serr)?;
+        // Idle intra-op threads would spin between batches, burning the CPU the decoders
+        // share with inference; on few cores that costs more than the wake-up latency.
+        let mut b = b.with_intra_op_spinning(false).map_err(|e| serr(e.into()))?;
+        if intra_threads > 0 {
+            b = b.with_intra_threads(intra_threads).map_err(|e| serr(e.into()))?;
+        }
+        // Batch sizes vary (partial batches, the last run of a batch): a memory pattern is
+        // planned and kept per input shape, which multiplied the arena for nothing.
+        b = b.with_memory_pattern(false).map_err(|e| serr(e.into()))?;
+        register_provider(b, device, trt_cache)
+    };
+    let cache = match (device, model_sha256) {
+        (Device::Cpu, Some(sha)) => cache::cache_dir().map(|dir| cache::entry(&dir, sha)),
+        _ => None,
+    };
+    let session = match cache {
+        Some(entry) => cached_session(&builder, model, &entry).map_err(serr)?,
+        None => builder()?.commit_from_file(model).map_err(serr)?,
+    };
     let provider = match device {
         Device::Cpu => "CPUExecutionProvider",
         Device::Cuda(_) => "CUDAExecutionProvider",
         Device::TensorRt(_) => "TensorrtExecutionProvider",
     };
     ProviderSelected { stage, device: &device.to_string(), provider }.emit();
+    Ok(session)
+}
+
+/// A CPU session from the cached optimised graph `entry`, or from `model` with the
+/// optimised graph saved to `entry` for the next start.
+fn cached_session(
+    builder: &dyn Fn() -> Result<SessionBuilder, FeatureError>,
+    model: &Path,
+    entry: &Path,
+) -> Result<Session, ort::Error> {
+    let rebuild = |e: FeatureError| ort::Error::new(e.to_string());
+    if entry.is_file() {
+        let cached = builder()
+            .map_err(rebuild)?
+            .with_optimization_level(GraphOptimizationLevel::Disable)
+            .map_err(ort::Error::<()>::from)
+            .and_then(|mut b| b.commit_from_file(entry));
+        match cached {
+            Ok(session) => return Ok(session),
+            Err(e) => tracing::warn!(path = %entry.display(), "optimised graph unusable, optimising again: {e}"),
+        }
+    }
+    let saved = entry.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok()).then(|| cache::temp_for(entry));
+    let mut b = builder().map_err(rebuild)?;
+    if let Some(tmp) = &saved {
+        b = b.with_optimized_model_path(tmp).map_err(ort::Error::<()>::from)?;
+    }
+    let session = b.commit_from_file(model)?;
+    if let Some(tmp) = saved {
+        if std::fs::rename(&tmp, entry).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
     Ok(session)
 }
 
