@@ -217,6 +217,20 @@ pub fn validate(cfg: &PipelineConfig) -> Result<(), (String, String)> {
     cfg.model.candle_device().map_err(|e| ("model.device".to_string(), e))?;
     cfg.events.validate().map_err(|e| (format!("events.{}", e.key), e.reason))?;
     crate::sinks::validate_sinks(&cfg.sinks).map_err(|e| (e.key, e.reason))?;
+    // A recording URI for a stream that is not in the file is a typo, unless streams can
+    // still be added at run time (`runtime.control`).
+    if !cfg.runtime.control && !cfg.sources.is_empty() {
+        for (i, sink) in cfg.sinks.iter().enumerate() {
+            let crate::sinks::SinkConfig::Clips(c) = sink else { continue };
+            if let Some(key) = c.record_uris.keys().find(|k| !ids.contains(k)) {
+                let known: Vec<&str> = cfg.sources.iter().map(|s| s.id.as_str()).collect();
+                return Err((
+                    format!("sinks[{i}].record_uris.{key}"),
+                    format!("no source has id `{key}` (sources: {})", known.join(", ")),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -244,6 +258,20 @@ mod tests {
         assert_eq!(c.segmenter.snippet_frames.get(), 16);
         assert_eq!(c.features.image.frames_per_snippet.get(), 4);
         assert_eq!(c.features.layout().width(), 1280 + 384 + 50);
+    }
+
+    #[test]
+    fn record_uris_must_name_a_source_unless_streams_can_be_added() {
+        let yaml = |control: &str| {
+            format!(
+                "name: x\nsources:\n  - {{id: gate, uri: rtsp://cam/sub}}\nsinks:\n  - type: clips\n    dir: /tmp/c\n    \
+                 record_uris: {{gate: rtsp://cam/main, gaet: rtsp://cam/other}}\n{control}"
+            )
+        };
+        let e = load_str(&yaml("")).unwrap_err().to_string();
+        assert!(e.contains("p.yaml: sinks[0].record_uris.gaet: no source has id `gaet` (sources: gate)"), "{e}");
+        let with_control = yaml("runtime: {control: true, ops_listen: \"127.0.0.1:0\"}\n");
+        assert!(load_str(&with_control).is_ok(), "streams added at run time may be recorded");
     }
 
     #[test]
