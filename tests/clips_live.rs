@@ -70,6 +70,9 @@ fn recorder_ring_gives_decodable_keyframe_aligned_clips_and_survives_an_outage()
         shared.ring.lock().unwrap().latest_wall().filter(|w| *w > back + Duration::from_secs(2))
     });
     assert!(shared.connections.load(std::sync::atomic::Ordering::Relaxed) > connections);
+    let reconnects = refinevad::telemetry::registry()
+        .counter_value("refinevad_clip_recorder_reconnects_total", &[("stream", "cam")]);
+    assert!(reconnects >= 1, "the outage is counted: {reconnects}");
     drop(rec);
 }
 

@@ -20,6 +20,7 @@ use super::mux::NullOnDrop;
 use super::ring::{Ring, RingLimits, Unit};
 use super::{make, ClipError};
 use crate::source::{redact_uri, SourceConfig};
+use crate::telemetry::events::{RecorderReconnecting, RecorderUnsupported};
 
 /// Seconds without a unit after which a connection is considered stalled.
 const STALL: Duration = Duration::from_secs(20);
@@ -84,18 +85,16 @@ fn record_loop(stream: &str, uri: &str, source: Option<&SourceConfig>, shared: &
         shared.connections.fetch_add(1, Ordering::Relaxed);
         match connect(uri, source, shared, stop, epoch, &mut last_ts) {
             Ok(()) if stop.load(Ordering::Relaxed) => break,
-            Ok(()) => tracing::info!(stream, uri = shown.as_str(), "clip recorder: source ended; reconnecting"),
+            Ok(()) => RecorderReconnecting { stream, uri: &shown, cause: None, retry_s: backoff.as_secs_f64() }.emit(),
             Err(ClipError::Unsupported { reason, .. }) => {
-                tracing::warn!(stream, uri = shown.as_str(), "clip recorder: {reason}; no clips for this stream");
+                RecorderUnsupported { stream, uri: &shown, reason: &reason }.emit();
                 *shared.unsupported.lock().unwrap() = Some(reason);
                 return;
             }
-            Err(e) => tracing::warn!(
-                stream,
-                uri = shown.as_str(),
-                "clip recorder: {e}; reconnecting in {} s",
-                backoff.as_secs()
-            ),
+            Err(e) => {
+                let cause = e.to_string();
+                RecorderReconnecting { stream, uri: &shown, cause: Some(&cause), retry_s: backoff.as_secs_f64() }.emit()
+            }
         }
         if began.elapsed() > MAX_BACKOFF {
             backoff = Duration::from_secs(1);

@@ -204,6 +204,55 @@ impl ClipFailed<'_> {
     }
 }
 
+/// A live stream's clip recorder lost its connection and will reconnect after `retry_s`
+/// (`cause` None: the source ended cleanly). `refinevad_clip_recorder_reconnects_total{stream}`.
+pub struct RecorderReconnecting<'a> {
+    pub stream: &'a str,
+    /// Redacted URI.
+    pub uri: &'a str,
+    pub cause: Option<&'a str>,
+    pub retry_s: f64,
+}
+
+impl RecorderReconnecting<'_> {
+    pub fn emit(&self) {
+        registry()
+            .counter("refinevad_clip_recorder_reconnects_total", &[("stream", self.stream)])
+            .fetch_add(1, Ordering::Relaxed);
+        match self.cause {
+            None => tracing::info!(stream = self.stream, uri = self.uri, "clip recorder: source ended; reconnecting"),
+            Some(cause) => tracing::warn!(
+                stream = self.stream,
+                uri = self.uri,
+                "clip recorder: {cause}; reconnecting in {} s",
+                self.retry_s
+            ),
+        }
+    }
+}
+
+/// A live stream cannot be recorded (e.g. a codec the ring cannot cut); it gets no clips.
+/// `refinevad_clip_recorder_unsupported_total{stream}`.
+pub struct RecorderUnsupported<'a> {
+    pub stream: &'a str,
+    pub uri: &'a str,
+    pub reason: &'a str,
+}
+
+impl RecorderUnsupported<'_> {
+    pub fn emit(&self) {
+        registry()
+            .counter("refinevad_clip_recorder_unsupported_total", &[("stream", self.stream)])
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            stream = self.stream,
+            uri = self.uri,
+            "clip recorder: {}; no clips for this stream",
+            self.reason
+        );
+    }
+}
+
 /// Retention removed clips. `refinevad_clips_pruned_total`.
 pub struct ClipsPruned<'a> {
     pub dir: &'a str,
