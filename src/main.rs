@@ -26,6 +26,10 @@ enum Command {
     Run {
         /// Pipeline file (YAML).
         file: PathBuf,
+        /// Apply edits of the file's `sources` while running (add, remove, restart
+        /// streams); the run then lasts until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
     },
     /// Score a video archive: resumable, shardable, with per-video outputs and a report.
     Batch(refinevad::batch::BatchArgs),
@@ -138,12 +142,14 @@ fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { file } => {
+        Command::Run { file, watch } => {
             let cfg = match load_pipeline(Some(&file)) {
                 Ok(c) => c,
                 Err(code) => return Ok(code),
             };
-            let report = refinevad::run::run_pipeline(&cfg, cfg.sources.clone()).context(file.display().to_string())?;
+            let watched = watch.then_some(file.as_path());
+            let report =
+                refinevad::run::run_watched(&cfg, cfg.sources.clone(), watched).context(file.display().to_string())?;
             println!(
                 "{}: {} stream(s) scored, {} segments, {} event(s) in {:.1}s",
                 cfg.name, report.events.streams, report.events.segments, report.events.opened, report.seconds

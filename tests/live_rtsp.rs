@@ -96,9 +96,14 @@ impl Drop for Run {
 
 impl Run {
     fn start(yaml: &Path, log_path: &Path) -> Self {
+        Self::start_with(yaml, log_path, &[])
+    }
+
+    fn start_with(yaml: &Path, log_path: &Path, extra: &[&str]) -> Self {
         let log = std::fs::File::create(log_path).unwrap();
         let child = common::bin()
             .args(["-v", "run", yaml.to_str().unwrap()])
+            .args(extra)
             .env("REFINEVAD_TEST_CAM_PASSWORD", CAM_PASSWORD)
             .stdout(Stdio::null())
             .stderr(log)
@@ -274,6 +279,97 @@ sinks:
     let text = run.log();
     assert!(text.contains("stream backoff") && text.contains("stream reconnected"), "{text}");
     assert!(!text.contains(CAM_PASSWORD), "the password appears in the log");
+}
+
+/// The log without its colour codes.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Replaces `path` atomically, as editors do.
+fn write_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn run_watch_applies_edits_of_the_sources_and_keeps_going_on_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv =
+        RtspServer::start(vec![Mount::test_pattern("/w1", 320, 240, 15), Mount::test_pattern("/w2", 320, 240, 15)]);
+    let ops = free_port();
+    let yaml = dir.path().join("watched.yaml");
+    let (w1, w2) = (srv.url("/w1"), srv.url("/w2"));
+    let file = |sources: &str, extra: &str| {
+        format!(
+            "name: watched\nsources:\n{sources}features: {{ max_wait_ms: 20 }}\nmodel:\n  window: {{ segments: 8, stride: 2 }}\n\
+             runtime:\n  ops_listen: 127.0.0.1:{ops}\n  shutdown_timeout_s: 30\n\
+             sinks:\n  - type: scores_csv\n    dir: {out}/scores\n{extra}",
+            out = dir.path().display()
+        )
+    };
+    let src = |id: &str, uri: &str, more: &str| format!("  - {{ id: {id}, uri: \"{uri}\", transport: tcp{more} }}\n");
+    write_file(&yaml, &file(&src("w1", &w1, ""), ""));
+    let log = dir.path().join("run.log");
+    let mut run = Run::start_with(&yaml, &log, &["--watch"]);
+    run.wait(Duration::from_secs(90), "w1 live with frames", || {
+        stream(ops, "w1").filter(|v| state_of(v) == "live" && frames_of(v) > 30)
+    });
+    let (code, msg) = http(ops, "POST", "/streams", r#"{"id":"x","uri":"rtsp://x"}"#);
+    assert_eq!(code, 403, "--watch alone does not open the HTTP control API: {msg}");
+
+    // A new source starts; a changed one is stopped and started again.
+    write_file(&yaml, &file(&(src("w1", &w1, ", latency_ms: 150") + &src("w2", &w2, "")), ""));
+    run.wait(Duration::from_secs(90), "w2 live with frames", || {
+        stream(ops, "w2").filter(|v| state_of(v) == "live" && frames_of(v) > 30)
+    });
+    run.wait(Duration::from_secs(60), "the reload reported", || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("pipeline file reloaded").then_some(())
+    });
+    let plain = strip_ansi(&run.log());
+    let reloaded = plain.lines().find(|l| l.contains("pipeline file reloaded")).unwrap().to_owned();
+    assert!(reloaded.contains(r#"added=["w2"]"#) && reloaded.contains(r#"restarted=["w1"]"#), "{reloaded}");
+    run.wait(Duration::from_secs(60), "w1 live again after its restart", || {
+        stream(ops, "w1").filter(|v| state_of(v) == "live" && frames_of(v) > 10)
+    });
+
+    // A broken file changes nothing and says where it is broken.
+    write_file(&yaml, &file(&src("w2", &w2, ""), "bogus_key: 1\n"));
+    run.wait(Duration::from_secs(30), "the broken file reported", || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("pipeline file not reloaded").then_some(())
+    });
+    let text = strip_ansi(&run.log());
+    let line = text.lines().find(|l| l.contains("pipeline file not reloaded")).unwrap();
+    assert!(line.contains("watched.yaml") && line.contains("bogus_key"), "{line}");
+    assert_eq!(state_of(&stream(ops, "w1").unwrap()), "live", "w1 kept running");
+
+    // A removed source drains to `removed`; other sections wait for the next start.
+    write_file(&yaml, &file(&src("w2", &w2, ""), "segmenter: { snippet_frames: 8 }\n"));
+    run.wait(Duration::from_secs(60), "w1 removed", || stream(ops, "w1").filter(|v| state_of(v) == "removed"));
+    assert_eq!(state_of(&stream(ops, "w2").unwrap()), "live", "w2 unaffected");
+    run.wait(Duration::from_secs(30), "the restart-only change reported", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("changes to segmenter take effect at the next start").then_some(())
+    });
+    let (_, metrics) = http(ops, "GET", "/metrics", "");
+    assert!(metrics.contains(r#"refinevad_pipeline_reloads_total{result="ok"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"refinevad_pipeline_reloads_total{result="error"} 1"#), "{metrics}");
+
+    assert_eq!(run.interrupt(), 130, "exit code after Ctrl-C; log:\n{}", run.log());
+    for id in ["w1", "w2"] {
+        let rows = scores_rows(&dir.path().join(format!("scores/{id}.scores.csv")));
+        assert!(rows > 0, "{id} produced no scores; log:\n{}", run.log());
+    }
 }
 
 /// CPU seconds (user + system) the process has used, from `/proc/<pid>/stat`.

@@ -1,5 +1,6 @@
 //! `refinevad run FILE`: a whole pipeline end to end — sources → segmenter → features →
 //! MoTAR windowing → CORE + scoring → event detector → sinks — under one supervisor.
+mod watch;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -43,8 +44,20 @@ pub struct RunReport {
 
 /// Runs `cfg` with `sources` (normally `cfg.sources`).
 pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<RunReport, RunError> {
-    // With the control API a run may start empty and get its sources by `POST /streams`.
-    if sources.is_empty() && !cfg.runtime.control {
+    run_watched(cfg, sources, None)
+}
+
+/// [`run_pipeline`] that, with `watch`, applies edits of that pipeline file's `sources`
+/// while running (see `run::watch`); like `runtime.control`, the run then lasts until
+/// Ctrl-C.
+pub fn run_watched(
+    cfg: &PipelineConfig,
+    sources: Vec<SourceConfig>,
+    watch: Option<&Path>,
+) -> Result<RunReport, RunError> {
+    let dynamic = cfg.runtime.control || watch.is_some();
+    // With the control API or a watched file a run may start empty and get its sources later.
+    if sources.is_empty() && !dynamic {
         return Err(RunError::NoSources);
     }
     let t0 = Instant::now();
@@ -57,11 +70,17 @@ pub fn run_pipeline(cfg: &PipelineConfig, sources: Vec<SourceConfig>) -> Result<
         ),
         None => None,
     };
-    let (Front { mut stages, features, models: _ }, live) =
-        build_live_front(cfg, sources, &cancel, cfg.runtime.control)?;
+    let (Front { mut stages, features, models: _ }, live) = build_live_front(cfg, sources, &cancel, dynamic)?;
     let sink_cfgs = crate::clips::with_streams(&cfg.sinks, &live.table);
+    let _watcher = match (watch, &live.control) {
+        (Some(file), Some(control)) => {
+            Some(watch::spawn(file.to_path_buf(), cfg.clone(), control.clone(), live.table.clone()))
+        }
+        _ => None,
+    };
     let _ = ops.streams.set(live.table);
-    if let Some(control) = live.control {
+    // The HTTP control API only when asked for; `--watch` alone does not open it.
+    if let Some(control) = live.control.filter(|_| cfg.runtime.control) {
         let _ = ops.control.set(control);
     }
     let (score_tx, score_rx) = bounded::<ScoreMsg>("scores", &cfg.channels.features);

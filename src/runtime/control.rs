@@ -49,6 +49,19 @@ pub fn parse_source(body: &[u8]) -> Result<SourceConfig, String> {
 impl StreamControl for SourceControl {
     fn add(&self, body: &[u8]) -> Result<(u16, String), ApiError> {
         let cfg = parse_source(body).map_err(|m| ApiError::new(400, m))?;
+        self.add_source(cfg)
+    }
+
+    fn remove(&self, id: &str) -> Result<(u16, String), ApiError> {
+        self.remove_source(id)
+    }
+}
+
+impl SourceControl {
+    /// Registers a validated source and hands it to the running source stage: 201 with the
+    /// stream's view, 409 for a running duplicate id or a full `max_streams`, 503 when the
+    /// run is shutting down.
+    pub fn add_source(&self, cfg: SourceConfig) -> Result<(u16, String), ApiError> {
         let status = self
             .table
             .register(&cfg.id, redact_uri(&cfg.uri), cfg.is_live(), Some(self.max_streams))
@@ -62,7 +75,9 @@ impl StreamControl for SourceControl {
         Ok((201, serde_json::to_string(&view).unwrap_or_default()))
     }
 
-    fn remove(&self, id: &str) -> Result<(u16, String), ApiError> {
+    /// Stops stream `id` (it drains to `removed`): 202, or 200 if it had already ended;
+    /// 404 for an unknown id.
+    pub fn remove_source(&self, id: &str) -> Result<(u16, String), ApiError> {
         let Some(status) = self.table.get(id) else {
             return Err(ApiError::new(404, format!("unknown stream `{id}`")));
         };

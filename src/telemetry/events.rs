@@ -310,3 +310,53 @@ impl StreamReconnected<'_> {
         tracing::info!(stream = self.stream, down_s = self.down_s, attempts = self.attempts, "stream reconnected");
     }
 }
+
+/// `run --watch` applied an edit of the pipeline file.
+/// `refinevad_pipeline_reloads_total{result="ok"}`.
+pub struct PipelineReloaded<'a> {
+    pub file: &'a str,
+    pub added: &'a [String],
+    pub removed: &'a [String],
+    pub restarted: &'a [String],
+    /// Changed sections that need a restart.
+    pub not_applied: &'a [String],
+    /// Sources that could not be stopped or started, with the cause.
+    pub errors: &'a [String],
+}
+
+impl PipelineReloaded<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_pipeline_reloads_total", &[("result", "ok")]).fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            file = self.file,
+            added = ?self.added,
+            removed = ?self.removed,
+            restarted = ?self.restarted,
+            "pipeline file reloaded"
+        );
+        if !self.not_applied.is_empty() {
+            tracing::warn!(
+                file = self.file,
+                "pipeline file: changes to {} take effect at the next start; only `sources` are applied while running",
+                self.not_applied.join(", ")
+            );
+        }
+        for e in self.errors {
+            tracing::error!(file = self.file, "pipeline file: {e}");
+        }
+    }
+}
+
+/// `run --watch` found an edit of the pipeline file that does not load; nothing changes.
+/// `refinevad_pipeline_reloads_total{result="error"}`.
+pub struct PipelineReloadFailed<'a> {
+    pub file: &'a str,
+    pub error: &'a str,
+}
+
+impl PipelineReloadFailed<'_> {
+    pub fn emit(&self) {
+        registry().counter("refinevad_pipeline_reloads_total", &[("result", "error")]).fetch_add(1, Ordering::Relaxed);
+        tracing::error!(file = self.file, "pipeline file not reloaded, the run keeps its sources: {}", self.error);
+    }
+}
