@@ -83,7 +83,12 @@ fn record_loop(stream: &str, uri: &str, source: Option<&SourceConfig>, shared: &
     while !stop.load(Ordering::Relaxed) {
         let began = Instant::now();
         shared.connections.fetch_add(1, Ordering::Relaxed);
-        match connect(uri, source, shared, stop, epoch, &mut last_ts) {
+        let result = connect(uri, source, shared, stop, epoch, &mut last_ts);
+        // A connection that lasted starts the backoff over.
+        if began.elapsed() > MAX_BACKOFF {
+            backoff = Duration::from_secs(1);
+        }
+        match result {
             Ok(()) if stop.load(Ordering::Relaxed) => break,
             Ok(()) => RecorderReconnecting { stream, uri: &shown, cause: None, retry_s: backoff.as_secs_f64() }.emit(),
             Err(ClipError::Unsupported { reason, .. }) => {
@@ -95,9 +100,6 @@ fn record_loop(stream: &str, uri: &str, source: Option<&SourceConfig>, shared: &
                 let cause = e.to_string();
                 RecorderReconnecting { stream, uri: &shown, cause: Some(&cause), retry_s: backoff.as_secs_f64() }.emit()
             }
-        }
-        if began.elapsed() > MAX_BACKOFF {
-            backoff = Duration::from_secs(1);
         }
         let until = Instant::now() + backoff;
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {

@@ -25,6 +25,11 @@ pub struct SharedModels {
 
 impl SharedModels {
     pub fn load(cfg: &FeaturesConfig) -> Result<Self, FeatureError> {
+        Self::load_checked(cfg, true)
+    }
+
+    /// [`SharedModels::load`]; `trust_stamps: false` hashes every file again.
+    pub fn load_checked(cfg: &FeaturesConfig, trust_stamps: bool) -> Result<Self, FeatureError> {
         let dir = models::models_dir(cfg)?;
         let files = models::manifest(&dir)?;
         let mut checksums = BTreeMap::new();
@@ -39,7 +44,7 @@ impl SharedModels {
             need.push("mc3_18.onnx");
         }
         for n in &need {
-            verified_file(&dir, n, &files)?;
+            verified_file(&dir, n, &files, trust_stamps)?;
             checksums.insert(n.to_string(), files.get(*n).cloned().unwrap_or_default());
         }
         let caption_table = if cfg.caption.enabled {
@@ -280,9 +285,9 @@ pub fn soft_caption(logits: &[f32], n: usize, table: &[f32], temperature: f32) -
     out
 }
 
-/// Checks a model folder quickly without building sessions (used by `check`).
+/// Checks a model folder without building sessions, hashing every file (used by `check`).
 pub fn check_models(cfg: &FeaturesConfig) -> Result<std::path::PathBuf, FeatureError> {
-    Ok(SharedModels::load(cfg)?.dir)
+    Ok(SharedModels::load_checked(cfg, false)?.dir)
 }
 
 #[cfg(test)]

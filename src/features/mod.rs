@@ -46,7 +46,8 @@ pub struct FeaturesConfig {
     /// (see [`FeaturesConfig::workers_on`]).
     #[serde(default)]
     pub workers_per_device: Option<NonZeroUsize>,
-    /// Maximum snippets per inference batch (across streams).
+    /// Maximum snippets per inference batch (across streams); on the CPU also at most one
+    /// ONNX Runtime run's worth ([`FeaturesConfig::batch_on`]).
     #[serde(default = "default_batch")]
     pub batch: NonZeroUsize,
     /// How long a worker waits to fill a batch before running a partial one.
@@ -195,16 +196,17 @@ pub const IMAGE_SIDE: u32 = 224;
 
 impl FeaturesConfig {
     /// Workers on one entry of `devices`: `workers_per_device` when set. Otherwise one per
-    /// GPU, and on the CPU two single-threaded workers (on two or more cores) shared out
-    /// between the CPU entries: a worker running ONNX Runtime on one thread never waits
-    /// in a parallel section for a helper thread a decoder has pre-empted, which on a
-    /// shared CPU cost ≈ 7 % more CPU and wall time than two independent workers
-    /// (docs/performance.md).
+    /// GPU, and on the CPU two workers (on two or more cores, and unless `intra_threads`
+    /// is set) shared out between the CPU entries, with the cores shared out between the
+    /// workers ([`extractor::intra_threads`]: one thread each on two cores). A worker on
+    /// one thread never waits in a parallel section for a helper thread that a decoder
+    /// has pre-empted; on 2 shared cores that cost ≈ 7 % more CPU and wall time than two
+    /// independent workers (docs/performance.md).
     pub fn workers_on(&self, device: Device) -> usize {
         if let Some(n) = self.workers_per_device {
             return n.get();
         }
-        if device != Device::Cpu {
+        if device != Device::Cpu || self.intra_threads > 0 {
             return 1;
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

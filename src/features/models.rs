@@ -54,15 +54,21 @@ pub fn manifest(dir: &Path) -> Result<BTreeMap<String, String>, FeatureError> {
         .map_err(|e| FeatureError::BadModelFile { path, reason: format!("invalid manifest: {e}") })
 }
 
-/// Returns the path of a model file after checking it against the manifest (skipped
-/// when an unchanged file already passed: `cache::verified_stamp`).
-pub fn verified_file(dir: &Path, name: &str, files: &BTreeMap<String, String>) -> Result<PathBuf, FeatureError> {
+/// Returns the path of a model file after checking it against the manifest. With
+/// `trust_stamps`, an unchanged file that already passed is not hashed again
+/// (`cache::verified_stamp`); `refinevad check --models` always hashes.
+pub fn verified_file(
+    dir: &Path,
+    name: &str,
+    files: &BTreeMap<String, String>,
+    trust_stamps: bool,
+) -> Result<PathBuf, FeatureError> {
     let path = dir.join(name);
     let Some(expected) = files.get(name) else {
         return path.is_file().then_some(path.clone()).ok_or(FeatureError::MissingModel { path });
     };
     let stamp = cache::verified_stamp(&path, expected);
-    if stamp.as_deref().is_some_and(Path::is_file) {
+    if trust_stamps && stamp.as_deref().is_some_and(cache::is_plain_file) {
         return Ok(path);
     }
     let bytes = std::fs::read(&path).map_err(|_| FeatureError::MissingModel { path: path.clone() })?;
@@ -137,7 +143,7 @@ pub fn session(
         register_provider(b, device, trt_cache)
     };
     let cache = match (device, model_sha256) {
-        (Device::Cpu, Some(sha)) => cache::cache_dir().map(|dir| cache::entry(&dir, sha)),
+        (Device::Cpu, Some(sha)) => cache::graph_entry(sha, ort::info()),
         _ => None,
     };
     let session = match cache {
@@ -154,14 +160,15 @@ pub fn session(
 }
 
 /// A CPU session from the cached optimised graph `entry`, or from `model` with the
-/// optimised graph saved to `entry` for the next start.
+/// optimised graph saved to `entry` for the next start. Saving is best effort: if it
+/// fails (a full disk, a read-only cache), the session is built without it.
 fn cached_session(
     builder: &dyn Fn() -> Result<SessionBuilder, FeatureError>,
     model: &Path,
     entry: &Path,
 ) -> Result<Session, ort::Error> {
     let rebuild = |e: FeatureError| ort::Error::new(e.to_string());
-    if entry.is_file() {
+    if cache::is_plain_file(entry) {
         let cached = builder()
             .map_err(rebuild)?
             .with_optimization_level(GraphOptimizationLevel::Disable)
@@ -172,18 +179,25 @@ fn cached_session(
             Err(e) => tracing::warn!(path = %entry.display(), "optimised graph unusable, optimising again: {e}"),
         }
     }
-    let saved = entry.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok()).then(|| cache::temp_for(entry));
-    let mut b = builder().map_err(rebuild)?;
-    if let Some(tmp) = &saved {
-        b = b.with_optimized_model_path(tmp).map_err(ort::Error::<()>::from)?;
-    }
-    let session = b.commit_from_file(model)?;
-    if let Some(tmp) = saved {
-        if std::fs::rename(&tmp, entry).is_err() {
-            let _ = std::fs::remove_file(&tmp);
+    cache::sweep_temps(entry);
+    if let Some(tmp) = cache::reserve_temp(entry) {
+        let saving = builder()
+            .map_err(rebuild)?
+            .with_optimized_model_path(&tmp)
+            .map_err(ort::Error::<()>::from)
+            .and_then(|mut b| b.commit_from_file(model));
+        match saving {
+            Ok(session) => {
+                cache::commit_temp(&tmp, entry);
+                return Ok(session);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                tracing::debug!(path = %entry.display(), "optimised graph not saved: {e}");
+            }
         }
     }
-    Ok(session)
+    builder().map_err(rebuild)?.commit_from_file(model)
 }
 
 #[allow(unused_variables)]

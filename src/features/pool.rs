@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::RecvTimeoutError;
 
 use super::extractor::{Extractor, SharedModels};
-use super::{FeatureError, FeatureMsg, FeaturesConfig, SegmentFeatures};
+use super::{Device, FeatureError, FeatureMsg, FeaturesConfig, SegmentFeatures};
 use crate::runtime::channel::{Rx, Tx};
 use crate::segment::{SegmentMsg, Snippet};
 
@@ -42,8 +42,10 @@ pub fn spawn_pool(
     Ok((handles, shared))
 }
 
-/// One extractor per worker (`workers_on` each device), in device order. Sessions are
-/// built side by side: each build is ≈ 0.07 s of graph optimisation on one core.
+/// One extractor per worker (`workers_on` each device), in device order. CPU sessions
+/// are built side by side (each is up to ≈ 0.07 s of graph optimisation on one core);
+/// GPU sessions one after another, so that the first fills an engine cache (TensorRT)
+/// that the others then read instead of all building and writing it at once.
 pub fn build_extractors(cfg: &FeaturesConfig, shared: &SharedModels) -> Result<Vec<Extractor>, FeatureError> {
     let mut slots = std::collections::HashMap::new();
     let mut plan = Vec::new();
@@ -55,9 +57,19 @@ pub fn build_extractors(cfg: &FeaturesConfig, shared: &SharedModels) -> Result<V
         }
     }
     std::thread::scope(|scope| {
-        let builds: Vec<_> =
-            plan.iter().map(|&(device, slot)| scope.spawn(move || Extractor::new(cfg, shared, device, slot))).collect();
-        builds.into_iter().map(|b| b.join().expect("session build panicked")).collect()
+        let cpu: Vec<_> = plan
+            .iter()
+            .map(|&(device, slot)| {
+                (device == Device::Cpu).then(|| scope.spawn(move || Extractor::new(cfg, shared, device, slot)))
+            })
+            .collect();
+        plan.iter()
+            .zip(cpu)
+            .map(|(&(device, slot), built)| match built {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => Extractor::new(cfg, shared, device, slot),
+            })
+            .collect()
     })
 }
 
