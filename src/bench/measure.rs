@@ -19,6 +19,9 @@ pub struct ChildUsage {
     pub usage: Usage,
     pub peak_rss_mb: f64,
     pub stage_cpu_s: BTreeMap<String, f64>,
+    /// Seconds from the start until the first child wrote the marker line on stderr
+    /// ([`run_child_marked`]).
+    pub marker_s: Option<f64>,
 }
 
 fn tv(t: libc::timeval) -> f64 {
@@ -111,16 +114,39 @@ impl ThreadSampler {
 /// RSS (MB) among them, each read from the child's own `wait4` accounting, plus CPU
 /// seconds per stage (thread group, see [`stage_of`]) sampled from `/proc` while they ran.
 pub fn run_child(cmds: Vec<(String, Vec<String>, Vec<(String, String)>)>) -> Result<ChildUsage, BenchError> {
+    run_child_marked(cmds, None)
+}
+
+/// [`run_child`] that also times when a line containing `marker` first appears on any
+/// child's stderr (e.g. the pipeline's `stream started`, its first decoded frame).
+pub fn run_child_marked(
+    cmds: Vec<(String, Vec<String>, Vec<(String, String)>)>,
+    marker: Option<&'static str>,
+) -> Result<ChildUsage, BenchError> {
     let t0 = Instant::now();
     let mut children = Vec::new();
+    let seen: std::sync::Arc<std::sync::OnceLock<f64>> = Default::default();
+    let mut readers = Vec::new();
     for (prog, args, env) in &cmds {
-        let child = Command::new(prog)
+        let stderr = if marker.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() };
+        let mut child = Command::new(prog)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| BenchError::Run { what: prog.clone(), reason: e.to_string() })?;
+        if let (Some(marker), Some(err)) = (marker, child.stderr.take()) {
+            let seen = seen.clone();
+            readers.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                    if line.contains(marker) {
+                        let _ = seen.set(t0.elapsed().as_secs_f64());
+                    }
+                }
+            }));
+        }
         children.push((prog.clone(), child));
     }
     let sampler = ThreadSampler::start(children.iter().map(|(_, c)| c.id()).collect(), Duration::from_millis(20));
@@ -142,9 +168,11 @@ pub fn run_child(cmds: Vec<(String, Vec<String>, Vec<(String, String)>)>) -> Res
     }
     let wall_s = t0.elapsed().as_secs_f64();
     let stage_cpu_s = sampler.finish();
+    readers.into_iter().for_each(|r| drop(r.join()));
+    let marker_s = seen.get().copied();
     match failed {
         Some(e) => Err(e),
-        None => Ok(ChildUsage { usage: Usage { wall_s, cpu_s: cpu }, peak_rss_mb: rss, stage_cpu_s }),
+        None => Ok(ChildUsage { usage: Usage { wall_s, cpu_s: cpu }, peak_rss_mb: rss, stage_cpu_s, marker_s }),
     }
 }
 
