@@ -110,17 +110,20 @@ impl ThreadSampler {
     }
 }
 
+/// A child to run: program, arguments, extra environment.
+pub type ChildCmd = (String, Vec<String>, Vec<(String, String)>);
+
 /// Runs commands concurrently; returns wall time, summed CPU time and the largest peak
 /// RSS (MB) among them, each read from the child's own `wait4` accounting, plus CPU
 /// seconds per stage (thread group, see [`stage_of`]) sampled from `/proc` while they ran.
-pub fn run_child(cmds: Vec<(String, Vec<String>, Vec<(String, String)>)>) -> Result<ChildUsage, BenchError> {
+pub fn run_child(cmds: Vec<ChildCmd>) -> Result<ChildUsage, BenchError> {
     run_child_marked(cmds, None)
 }
 
 /// [`run_child`] that also times when a line containing `marker` first appears on any
 /// child's stderr (e.g. the pipeline's `stream started`, its first decoded frame).
 pub fn run_child_marked(
-    cmds: Vec<(String, Vec<String>, Vec<(String, String)>)>,
+    cmds: Vec<ChildCmd>,
     marker: Option<&'static str>,
 ) -> Result<ChildUsage, BenchError> {
     let t0 = Instant::now();
