@@ -328,7 +328,8 @@ fn run_watch_applies_edits_of_the_sources_and_keeps_going_on_a_broken_file() {
     let (code, msg) = http(ops, "POST", "/streams", r#"{"id":"x","uri":"rtsp://x"}"#);
     assert_eq!(code, 403, "--watch alone does not open the HTTP control API: {msg}");
 
-    // A new source starts; a changed one is stopped and started again.
+    // A new source starts; a changed one is stopped, drained and started again.
+    let w1_since = stream(ops, "w1").unwrap()["since"].clone();
     write_file(&yaml, &file(&(src("w1", &w1, ", latency_ms: 150") + &src("w2", &w2, "")), ""));
     run.wait(Duration::from_secs(90), "w2 live with frames", || {
         stream(ops, "w2").filter(|v| state_of(v) == "live" && frames_of(v) > 30)
@@ -340,8 +341,9 @@ fn run_watch_applies_edits_of_the_sources_and_keeps_going_on_a_broken_file() {
     let reloaded = plain.lines().find(|l| l.contains("pipeline file reloaded")).unwrap().to_owned();
     assert!(reloaded.contains(r#"added=["w2"]"#) && reloaded.contains(r#"restarted=["w1"]"#), "{reloaded}");
     run.wait(Duration::from_secs(60), "w1 live again after its restart", || {
-        stream(ops, "w1").filter(|v| state_of(v) == "live" && frames_of(v) > 10)
+        stream(ops, "w1").filter(|v| state_of(v) == "live" && v["since"] != w1_since && frames_of(v) > 10)
     });
+    assert!(!strip_ansi(&run.log()).contains("pipeline file: "), "no source failed to stop or start:\n{}", run.log());
 
     // A broken file changes nothing and says where it is broken.
     write_file(&yaml, &file(&src("w2", &w2, ""), "bogus_key: 1\n"));

@@ -122,10 +122,7 @@ pub fn run_child(cmds: Vec<ChildCmd>) -> Result<ChildUsage, BenchError> {
 
 /// [`run_child`] that also times when a line containing `marker` first appears on any
 /// child's stderr (e.g. the pipeline's `stream started`, its first decoded frame).
-pub fn run_child_marked(
-    cmds: Vec<ChildCmd>,
-    marker: Option<&'static str>,
-) -> Result<ChildUsage, BenchError> {
+pub fn run_child_marked(cmds: Vec<ChildCmd>, marker: Option<&'static str>) -> Result<ChildUsage, BenchError> {
     let t0 = Instant::now();
     let mut children = Vec::new();
     let seen: std::sync::Arc<std::sync::OnceLock<f64>> = Default::default();
@@ -143,8 +140,10 @@ pub fn run_child_marked(
             let seen = seen.clone();
             readers.push(std::thread::spawn(move || {
                 use std::io::BufRead;
-                for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                    if line.contains(marker) {
+                // Raw bytes: a library's non-UTF-8 line must not end the reading (and so
+                // leave the child writing into a full pipe).
+                for line in std::io::BufReader::new(err).split(b'\n').map_while(Result::ok) {
+                    if line.windows(marker.len()).any(|w| w == marker.as_bytes()) {
                         let _ = seen.set(t0.elapsed().as_secs_f64());
                     }
                 }

@@ -406,8 +406,7 @@ fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) ->
     std::fs::create_dir_all(&inputs)
         .map_err(|e| BenchError::Run { what: inputs.display().to_string(), reason: e.to_string() })?;
     let ext = video.extension().and_then(|e| e.to_str()).unwrap_or("mp4");
-    let mut args =
-        vec!["-v".to_string(), "extract".into(), "--out".into(), tmp.join(format!("out{n}")).display().to_string()];
+    let mut args = vec!["extract".to_string(), "--out".into(), tmp.join(format!("out{n}")).display().to_string()];
     if let Some(p) = pipeline {
         args.extend(["--pipeline".into(), p.display().to_string()]);
     }
@@ -419,7 +418,12 @@ fn full_pipeline(video: &Path, n: usize, pipeline: Option<&Path>, tmp: &Path) ->
         args.push(link.display().to_string());
     }
     // All copies in flight at once.
-    let env = vec![("REFINEVAD__RUNTIME__MAX_STREAMS".to_string(), n.max(1).to_string())];
+    let env = vec![
+        ("REFINEVAD__RUNTIME__MAX_STREAMS".to_string(), n.max(1).to_string()),
+        // Only the typed events at info (the first frame's `stream started` marks the end
+        // of start-up), whatever RUST_LOG the bench itself runs with.
+        ("RUST_LOG".to_string(), "warn,ort=error,refinevad::telemetry::events=info".to_string()),
+    ];
     run_child_marked(vec![(exe.display().to_string(), args, env)], Some("stream started"))
 }
 

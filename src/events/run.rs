@@ -29,8 +29,16 @@ pub struct EventStats {
 }
 
 /// Runs until `rx` is disconnected; streams still open then are finished (their events
-/// closed) as if they had ended. Call on a dedicated thread.
-pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sinks: &SinkSet) -> EventStats {
+/// closed) as if they had ended. `ended` is called with a stream's id once its `End` has
+/// been handled (its last events and the `End` passed to the sinks). Call on a dedicated
+/// thread.
+pub fn run_events(
+    rx: Rx<ScoreMsg>,
+    cfg: &EventsConfig,
+    ctx: &EventContext,
+    sinks: &SinkSet,
+    ended: &dyn Fn(&str),
+) -> EventStats {
     let mut detectors: HashMap<Arc<str>, EventDetector> = HashMap::new();
     let mut stats = EventStats::default();
     let send_events = |events: Vec<super::Event>, stats: &mut EventStats| {
@@ -101,7 +109,9 @@ pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sink
                     StreamFailed { stream, kind: e.kind(), cause: &e.to_string() }.emit();
                     stats.failed.push((stream.to_string(), e.to_string()));
                 }
+                let id = stream.clone();
                 sinks.send(SinkMsg::Score(Arc::new(msg)));
+                ended(&id);
             }
         }
     }

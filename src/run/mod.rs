@@ -74,10 +74,11 @@ pub fn run_watched(
     let sink_cfgs = crate::clips::with_streams(&cfg.sinks, &live.table);
     let _watcher = match (watch, &live.control) {
         (Some(file), Some(control)) => {
-            Some(watch::spawn(file.to_path_buf(), cfg.clone(), control.clone(), live.table.clone()))
+            Some(watch::spawn(file.to_path_buf(), cfg.clone(), control.clone(), live.table.clone(), cancel.clone()))
         }
         _ => None,
     };
+    let drained_table = live.table.clone();
     let _ = ops.streams.set(live.table);
     // The HTTP control API only when asked for; `--watch` alone does not open it.
     if let Some(control) = live.control.filter(|_| cfg.runtime.control) {
@@ -110,7 +111,10 @@ pub fn run_watched(
     let result: Arc<Mutex<Option<(EventStats, Vec<(String, String)>)>>> = Arc::default();
     let result2 = result.clone();
     stages.add("events+sinks", move || {
-        let stats = run_events(score_rx, &events_cfg, &ctx, &sinks);
+        // A stream's id may be started again (control API, `--watch`) only once its End
+        // is through.
+        let drained = |id: &str| drained_table.get(id).into_iter().for_each(|s| s.mark_drained());
+        let stats = run_events(score_rx, &events_cfg, &ctx, &sinks, &drained);
         let failures =
             sinks.close().into_iter().filter_map(|(name, r)| r.err().map(|e| (name, e.to_string()))).collect();
         *result2.lock().unwrap() = Some((stats, failures));

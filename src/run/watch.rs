@@ -3,7 +3,9 @@
 //! disappears from the file is stopped (it drains to `removed`), a new one is started, and
 //! one whose settings changed is stopped and started again. Other sections need a restart:
 //! a change there is reported and not applied. A file that no longer loads (syntax, a bad
-//! key) is reported with its file and key and the run keeps its current sources.
+//! key) is reported with its file and key and the run keeps its current sources. A
+//! stopped stream's id (and its place under `runtime.max_streams`) is reused only once
+//! its last segments are through every stage.
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, PipelineConfig};
 use crate::runtime::control::SourceControl;
+use crate::runtime::Cancel;
 use crate::source::{SourceConfig, StreamTable};
 use crate::telemetry::events::{PipelineReloadFailed, PipelineReloaded};
 
@@ -35,25 +38,55 @@ impl Drop for Watcher {
     }
 }
 
-/// Watches `file`, whose current content is `current`.
-pub fn spawn(file: PathBuf, current: PipelineConfig, control: Arc<SourceControl>, table: Arc<StreamTable>) -> Watcher {
+/// Watches `file`; the run was started with `current`. Stops when dropped or when the
+/// run is cancelled.
+pub fn spawn(
+    file: PathBuf,
+    current: PipelineConfig,
+    control: Arc<SourceControl>,
+    table: Arc<StreamTable>,
+    cancel: Cancel,
+) -> Watcher {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
         .name("pipeline-watch".into())
-        .spawn(move || watch(&file, current, &control, &table, &stop2))
+        .spawn(move || {
+            let stopped = || stop2.load(Ordering::Relaxed) || cancel.is_cancelled();
+            watch(&file, current, &control, &table, &stopped)
+        })
         .expect("spawn the pipeline watcher");
     Watcher { stop, thread: Some(thread) }
 }
 
-fn watch(file: &Path, mut current: PipelineConfig, control: &SourceControl, table: &StreamTable, stop: &AtomicBool) {
-    let mut applied = std::fs::read(file).ok();
+fn watch(
+    file: &Path,
+    mut current: PipelineConfig,
+    control: &SourceControl,
+    table: &StreamTable,
+    stopped: &dyn Fn() -> bool,
+) {
+    // Nothing is taken as applied at start: an edit made while the run was starting is
+    // compared with what the run started with, and applied.
+    let mut applied: Option<Vec<u8>> = None;
     // An edit is loaded once the file has read the same on two polls in a row, so a file
     // caught half-written is not reported as broken.
     let mut pending: Option<Vec<u8>> = None;
-    while !stop.load(Ordering::Relaxed) {
+    let mut missing_reported = false;
+    while !stopped() {
         std::thread::sleep(POLL);
-        let Ok(text) = std::fs::read(file) else { continue };
+        let text = match std::fs::read(file) {
+            Ok(t) => t,
+            Err(e) => {
+                if !missing_reported {
+                    let error = format!("cannot read it ({e}); watching for it to come back");
+                    PipelineReloadFailed { file: &file.display().to_string(), error: &error }.emit();
+                    missing_reported = true;
+                }
+                continue;
+            }
+        };
+        missing_reported = false;
         if applied.as_ref() == Some(&text) {
             pending = None;
             continue;
@@ -64,46 +97,64 @@ fn watch(file: &Path, mut current: PipelineConfig, control: &SourceControl, tabl
         }
         applied = pending.take();
         match config::load(file) {
-            Ok(new) => {
-                apply(file, &current, &new, control, table, stop);
-                current = new;
-            }
+            Ok(new) => current = apply(file, &current, &new, control, table, stopped),
             Err(e) => PipelineReloadFailed { file: &file.display().to_string(), error: &e.to_string() }.emit(),
         }
     }
 }
 
-/// Applies the difference in `sources` between `old` and `new`.
+/// Applies the difference in `sources` between `old` and `new`; returns the
+/// configuration now running: `new`, except for sources that could not be stopped or
+/// started, which the next edit of the file tries again.
 fn apply(
     file: &Path,
     old: &PipelineConfig,
     new: &PipelineConfig,
     control: &SourceControl,
     table: &StreamTable,
-    stop: &AtomicBool,
-) {
+    stopped: &dyn Fn() -> bool,
+) -> PipelineConfig {
     let diff = SourceDiff::between(&old.sources, &new.sources);
+    let not_applied = needs_restart(old, new);
+    if diff == SourceDiff::default() && not_applied.is_empty() {
+        return new.clone();
+    }
+    let mut running = new.clone();
     let mut errors = Vec::new();
+    let mut still_old: Vec<String> = Vec::new();
     for id in diff.removed.iter().chain(&diff.changed) {
         if let Err(e) = control.remove_source(id) {
             errors.push(format!("stopping `{id}`: {}", e.message));
         }
     }
-    for id in &diff.changed {
+    // Stopped streams must drain (their last segments through every stage) before their
+    // ids, or their places under `runtime.max_streams`, are used again.
+    for id in diff.removed.iter().chain(&diff.changed) {
         let deadline = Instant::now() + DRAIN;
-        while !table.get(id).is_none_or(|s| s.state().is_terminal()) {
-            if Instant::now() > deadline || stop.load(Ordering::Relaxed) {
-                errors.push(format!("`{id}` did not stop within {} s; not restarted", DRAIN.as_secs()));
+        while !table.get(id).is_none_or(|s| s.state().is_terminal() && s.is_drained()) {
+            if Instant::now() > deadline || stopped() {
+                errors.push(format!("`{id}` did not finish within {} s", DRAIN.as_secs()));
+                still_old.push(id.clone());
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
     for (i, src) in new.sources.iter().enumerate() {
-        if diff.added.contains(&src.id) || diff.changed.contains(&src.id) {
-            if let Err(e) = control.add_source(src.clone()) {
-                errors.push(format!("sources[{i}] `{}`: {}", src.id, e.message));
-            }
+        let start = diff.added.contains(&src.id) || diff.changed.contains(&src.id);
+        if !start || still_old.contains(&src.id) || stopped() {
+            continue;
+        }
+        if let Err(e) = control.add_source(src.clone()) {
+            errors.push(format!("sources[{i}] `{}`: {}", src.id, e.message));
+            still_old.push(src.id.clone());
+        }
+    }
+    // What did not happen stays as it was, so that the next edit tries it again.
+    for id in &still_old {
+        running.sources.retain(|s| &s.id != id);
+        if let Some(o) = old.sources.iter().find(|s| &s.id == id) {
+            running.sources.push(o.clone());
         }
     }
     PipelineReloaded {
@@ -111,10 +162,11 @@ fn apply(
         added: &diff.added,
         removed: &diff.removed,
         restarted: &diff.changed,
-        not_applied: &needs_restart(old, new),
+        not_applied: &not_applied,
         errors: &errors,
     }
     .emit();
+    running
 }
 
 /// Stream ids that left the file, arrived in it, or changed settings.

@@ -83,6 +83,9 @@ pub struct StreamStatus {
     reconnects: AtomicU64,
     frames: AtomicU64,
     stop: AtomicBool,
+    /// The stream's `End` has gone through every stage up to the events (see
+    /// [`StreamStatus::mark_drained`]).
+    drained: AtomicBool,
 }
 
 /// A snapshot, as served on `/streams`.
@@ -110,6 +113,7 @@ impl StreamStatus {
             reconnects: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            drained: AtomicBool::new(false),
         });
         StreamStateChanged { stream: id, from: None, to: StreamState::Connecting, cause: None }.emit();
         s
@@ -117,6 +121,17 @@ impl StreamStatus {
 
     pub fn state(&self) -> StreamState {
         self.current.lock().unwrap().state
+    }
+
+    /// The events stage has handled the stream's `End`: nothing of it is left in any
+    /// stage, so its id can be started again without the old and new streams' segments
+    /// meeting in the same per-stream buffers.
+    pub fn mark_drained(&self) {
+        self.drained.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_drained(&self) -> bool {
+        self.drained.load(Ordering::SeqCst)
     }
 
     /// Moves to `to` (no-op if already there), recording `cause` as the last error when given.
@@ -184,13 +199,16 @@ pub struct StreamTable {
 pub enum RegisterError {
     #[error("stream id `{0}` is already running (DELETE it first)")]
     Duplicate(String),
+    #[error("stream id `{0}` has stopped but its last segments are still being processed; retry shortly")]
+    Draining(String),
     #[error("{running} stream(s) already running; runtime.max_streams is {max}")]
     Full { running: usize, max: usize },
 }
 
 impl StreamTable {
     /// Registers a new stream. An id whose stream ended, failed or was removed can be
-    /// reused; a running one cannot. `max_running` bounds the non-terminal streams.
+    /// reused once it has drained; a running one cannot. `max_running` bounds the
+    /// non-terminal streams.
     pub fn register(
         &self,
         id: &str,
@@ -201,6 +219,9 @@ impl StreamTable {
         let mut m = self.streams.lock().unwrap();
         if m.get(id).is_some_and(|s| !s.state().is_terminal()) {
             return Err(RegisterError::Duplicate(id.to_owned()));
+        }
+        if m.get(id).is_some_and(|s| !s.is_drained()) {
+            return Err(RegisterError::Draining(id.to_owned()));
         }
         let running = m.values().filter(|s| !s.state().is_terminal()).count();
         if let Some(max) = max_running.filter(|&max| running >= max) {
@@ -297,6 +318,12 @@ mod tests {
             RegisterError::Full { running: 2, max: 2 }
         );
         a.set(StreamState::Removed, None);
+        assert_eq!(
+            t.register("status_a", "x".into(), true, Some(2)).unwrap_err(),
+            RegisterError::Draining("status_a".into()),
+            "stopped, but its segments are still in the stages"
+        );
+        a.mark_drained();
         t.register("status_a", "x".into(), true, Some(2)).unwrap();
     }
 }

@@ -312,7 +312,8 @@ impl StreamReconnected<'_> {
 }
 
 /// `run --watch` applied an edit of the pipeline file.
-/// `refinevad_pipeline_reloads_total{result="ok"}`.
+/// `refinevad_pipeline_reloads_total{result="ok"|"partial"}` (partial: some sources could
+/// not be stopped or started; see `errors`).
 pub struct PipelineReloaded<'a> {
     pub file: &'a str,
     pub added: &'a [String],
@@ -326,7 +327,8 @@ pub struct PipelineReloaded<'a> {
 
 impl PipelineReloaded<'_> {
     pub fn emit(&self) {
-        registry().counter("refinevad_pipeline_reloads_total", &[("result", "ok")]).fetch_add(1, Ordering::Relaxed);
+        let result = if self.errors.is_empty() { "ok" } else { "partial" };
+        registry().counter("refinevad_pipeline_reloads_total", &[("result", result)]).fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             file = self.file,
             added = ?self.added,
