@@ -15,5 +15,5 @@ mod tests;
 pub use config::{EventsConfig, InvalidKey};
 pub use detector::{EventContext, EventDetector};
 pub use event::{event_id, event_id_in_session, rfc3339_utc, Event, EventStatus, EventTime, WallTime};
-pub use run::{run_events, EventStats};
+pub use run::{run_events, run_events_notifying, EventStats};
 pub use source_event::{redact_uri, source_event_id, SourceEvent, SourceEventKind};

@@ -29,10 +29,14 @@ pub struct EventStats {
 }
 
 /// Runs until `rx` is disconnected; streams still open then are finished (their events
-/// closed) as if they had ended. `ended` is called with a stream's id once its `End` has
-/// been handled (its last events and the `End` passed to the sinks). Call on a dedicated
-/// thread.
-pub fn run_events(
+/// closed) as if they had ended. Call on a dedicated thread.
+pub fn run_events(rx: Rx<ScoreMsg>, cfg: &EventsConfig, ctx: &EventContext, sinks: &SinkSet) -> EventStats {
+    run_events_notifying(rx, cfg, ctx, sinks, &|_| {})
+}
+
+/// [`run_events`] that calls `ended` with a stream's id once its `End` has been handled
+/// (its last events and the `End` passed to the sinks).
+pub fn run_events_notifying(
     rx: Rx<ScoreMsg>,
     cfg: &EventsConfig,
     ctx: &EventContext,

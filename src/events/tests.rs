@@ -438,7 +438,7 @@ fn stage_lines(cfg: &EventsConfig, msgs: Vec<crate::window::ScoreMsg>) -> Vec<se
     let (tx, rx) = bounded("scores", &ChannelConfig::default());
     let feeder = std::thread::spawn(move || msgs.into_iter().for_each(|m| assert!(tx.send(m).is_ok())));
     let ctx = EventContext { pipeline: "test".into(), model: "m".into(), ..Default::default() };
-    let stats = run_events(rx, cfg, &ctx, &sinks, &|_| {});
+    let stats = run_events(rx, cfg, &ctx, &sinks);
     feeder.join().unwrap();
     assert!(sinks.close().into_iter().all(|(_, r)| r.is_ok()));
     assert_eq!(stats.outages, 1);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::PipelineConfig;
-use crate::events::{run_events, EventContext, EventStats};
+use crate::events::{run_events_notifying, EventContext, EventStats};
 use crate::features::FeatureError;
 use crate::runtime::channel::bounded;
 use crate::runtime::front::{build_live_front, Front};
@@ -114,7 +114,7 @@ pub fn run_watched(
         // A stream's id may be started again (control API, `--watch`) only once its End
         // is through.
         let drained = |id: &str| drained_table.get(id).into_iter().for_each(|s| s.mark_drained());
-        let stats = run_events(score_rx, &events_cfg, &ctx, &sinks, &drained);
+        let stats = run_events_notifying(score_rx, &events_cfg, &ctx, &sinks, &drained);
         let failures =
             sinks.close().into_iter().filter_map(|(name, r)| r.err().map(|e| (name, e.to_string()))).collect();
         *result2.lock().unwrap() = Some((stats, failures));
