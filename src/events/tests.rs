@@ -2,6 +2,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::runtime::rng::XorShift;
 use crate::segment::{SourceDown, SourceUp};
 use crate::telemetry::registry;
 use crate::window::ScoredSegment;
@@ -281,36 +282,22 @@ fn config_defaults_parse_and_validation() {
     assert!(e.to_string().starts_with("events.threshold: "));
 }
 
-/// xorshift64*: a seeded generator, enough for property tests.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 #[test]
 fn property_events_are_well_formed_on_random_curves() {
-    let mut rng = Rng(0x5eed_cafe);
+    let mut rng = XorShift::new(0x5eed_cafe);
     for case in 0..400 {
         let cfg = EventsConfig {
             threshold: 0.3 + 0.6 * rng.unit() as f32,
             hysteresis: 0.0,
-            min_duration_s: [0.0, 0.5, 1.5, 3.0][rng.next() as usize % 4],
-            merge_gap_s: [0.0, 0.5, 2.0, 5.0][rng.next() as usize % 4],
-            cooldown_s: [0.0, 0.0, 3.0, 30.0][rng.next() as usize % 4],
-            update_interval_s: [0.0, 1.0, 5.0][rng.next() as usize % 3],
+            min_duration_s: [0.0, 0.5, 1.5, 3.0][rng.next_u64() as usize % 4],
+            merge_gap_s: [0.0, 0.5, 2.0, 5.0][rng.next_u64() as usize % 4],
+            cooldown_s: [0.0, 0.0, 3.0, 30.0][rng.next_u64() as usize % 4],
+            update_interval_s: [0.0, 1.0, 5.0][rng.next_u64() as usize % 3],
             source_events: true,
         };
         let cfg = EventsConfig { hysteresis: cfg.threshold * 0.5 * rng.unit() as f32, ..cfg };
         // A random walk with jumps: long runs above and below the threshold.
-        let n = 20 + rng.next() as usize % 300;
+        let n = 20 + rng.next_u64() as usize % 300;
         let mut s = rng.unit();
         let scores: Vec<f32> = (0..n)
             .map(|_| {

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod control;
 pub mod front;
 pub mod live_queue;
+pub mod rng;
 pub mod route;
 pub mod supervisor;
 

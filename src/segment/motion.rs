@@ -305,13 +305,18 @@ mod tests {
         MOTION_NAMES.iter().position(|n| *n == name).unwrap()
     }
 
-    /// The plain per-cell box filter the fast one must equal exactly.
+    /// The plain per-cell box filter the fast one must equal exactly (with its own
+    /// cell bounds: at least one pixel per cell).
     fn reference_small(rgb: &[u8], width: usize, height: usize) -> Vec<u8> {
+        let span = |s: usize, len: usize| {
+            let start = s * len / SMALL;
+            (start, ((s + 1) * len / SMALL).max(start + 1).min(len))
+        };
         let mut out = Vec::with_capacity(SMALL * SMALL * 3);
         for sy in 0..SMALL {
-            let (y0, y1) = cell_span(sy, height);
+            let (y0, y1) = span(sy, height);
             for sx in 0..SMALL {
-                let (x0, x1) = cell_span(sx, width);
+                let (x0, x1) = span(sx, width);
                 let mut acc = [0u32; 3];
                 for y in y0..y1 {
                     for x in x0..x1 {

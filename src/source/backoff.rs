@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::rng::XorShift;
+
 /// `sources[].reconnect`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,25 +83,17 @@ impl ReconnectConfig {
     }
 }
 
-/// A small xorshift generator for jitter, seeded per stream; no cryptographic use.
-pub struct Jitter(u64);
+/// Reconnect jitter, seeded per stream and from the clock.
+pub struct Jitter(XorShift);
 
 impl Jitter {
     pub fn seeded(stream: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let mut seed = nanos as u64 ^ 0x9E37_79B9_7F4A_7C15;
-        for b in stream.bytes() {
-            seed = (seed ^ b as u64).wrapping_mul(0x100_0000_01B3);
-        }
-        Self(seed | 1)
+        Self(XorShift::from_clock(stream.as_bytes()))
     }
 
     /// Uniform in [0, 1).
     pub fn next_unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        self.0.unit()
     }
 }
 

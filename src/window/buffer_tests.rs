@@ -4,6 +4,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use super::*;
+use crate::runtime::rng::XorShift;
 
 fn cfg(segments: usize, stride: usize) -> LiveWindowConfig {
     LiveWindowConfig { segments: NonZeroUsize::new(segments).unwrap(), stride: NonZeroUsize::new(stride).unwrap() }
@@ -150,23 +151,9 @@ fn failed_extraction_still_sends_the_outage_messages_in_order() {
     assert!(matches!(steps.last(), Some(Step::End { result: Err(_), .. })));
 }
 
-/// xorshift64*: a seeded generator, enough for property tests.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn property_every_segment_once_and_no_window_spans_an_outage() {
-    let mut rng = Rng(0x9a95_eed5);
+    let mut rng = XorShift::new(0x9a95_eed5);
     for case in 0..2000 {
         let w = 1 + rng.below(8);
         let live = cfg(w, 1 + rng.below(w + 1));

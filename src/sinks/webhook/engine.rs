@@ -13,6 +13,7 @@ use super::super::config::WebhookRetryConfig;
 use super::delivery::{Delivery, DeliveryError};
 use super::outbox::{now_ms, rfc3339_ms, DeadLetter, NewEntry, Outbox, Stored};
 use super::telemetry::{failure_reason, AttemptFailed, DeadLettered, Delivered, Enqueued, OutboxBacklog};
+use crate::runtime::rng::XorShift;
 use crate::sinks::telemetry::{SinkFailed, WebhookAttempt};
 use crate::sinks::SinkError;
 use crate::telemetry::http::OpsState;
@@ -350,7 +351,7 @@ impl Shared {
         }
     }
 
-    fn verdict(&self, e: &DeliveryError, attempts: u32, created_ms: u64, rng: &mut u64) -> Verdict {
+    fn verdict(&self, e: &DeliveryError, attempts: u32, created_ms: u64, rng: &mut XorShift) -> Verdict {
         if !e.is_retryable() {
             return Verdict::Dead("rejected");
         }
@@ -366,22 +367,12 @@ impl Shared {
         }
         let exp = self.retry.initial_backoff_s * 2f64.powi(attempts.saturating_sub(1).min(60) as i32);
         let ceiling = exp.min(self.retry.max_backoff_s);
-        Verdict::Retry(Duration::from_secs_f64(ceiling * unit(rng)))
+        Verdict::Retry(Duration::from_secs_f64(ceiling * rng.unit()))
     }
 }
 
-/// xorshift64*: jitter only, no crypto.
-fn unit(state: &mut u64) -> f64 {
-    let mut x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn worker(sh: &Shared, index: u64) {
-    let mut rng = now_ms() ^ (index + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut rng = XorShift::new(now_ms() ^ (index + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     loop {
         let (stored, attempts, first_ms) = {
             let mut s = sh.sched.lock().unwrap();
